@@ -1,0 +1,155 @@
+"""Cgroup layout detection, the hybrid-mode fix crun needs, and OOM-kill counters.
+
+Must not know about images, containers or the runtime CLI: only /sys/fs/cgroup,
+/proc/self/mountinfo and one marker file under /run/lamina.
+
+Kernel quirk (why ``prepare_cgroups`` exists): on "hybrid" hosts cgroup v1 holds
+most controllers and a cgroup2 mount at ``/sys/fs/cgroup/unified`` still owns the
+controllers nobody bound to v1 (``hugetlb`` here). crun 1.8 refuses to run
+("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"),
+even with ``--cgroup-manager=disabled``. Mounting each such controller as its own
+v1 hierarchy empties ``cgroup.controllers`` and crun is happy. The fix is global
+to the boot, so a marker file holding the boot id records that it was done.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+MARKER = Path("/run/lamina/cgroups-prepared")
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+class CgroupMode(enum.StrEnum):
+    V1 = "v1"          # only v1 hierarchies (a cgroup2 mount may exist but owns no controller)
+    V2 = "v2"          # unified: /sys/fs/cgroup is cgroup2
+    HYBRID = "hybrid"  # v1 plus a cgroup2 mount that still owns controllers (crun refuses this)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CgroupStatus:
+    """What ``prepare_cgroups`` left behind: usable by crun or not, and why."""
+
+    mode: CgroupMode
+    usable: bool
+    reason: str = ""
+
+
+def _fs_type(mountinfo: str, target: str) -> str | None:
+    found = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == target and " - " in line:
+            found = line.split(" - ", 1)[1].split()[0]  # later mounts shadow earlier ones
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def unified_controllers(root: Path = CGROUP_ROOT) -> list[str]:
+    """Controllers still owned by the cgroup2 mount of a v1 host (empty when none)."""
+    return _read(root / "unified" / "cgroup.controllers").split()
+
+
+def detect_mode(root: Path = CGROUP_ROOT, mountinfo: str | None = None) -> CgroupMode:
+    """Classify the host: ``v2`` (unified), ``hybrid`` (v2 still owns controllers) or ``v1``."""
+    info = _read(Path("/proc/self/mountinfo")) if mountinfo is None else mountinfo
+    if _fs_type(info, str(root)) == "cgroup2":
+        return CgroupMode.V2
+    if _fs_type(info, str(root / "unified")) == "cgroup2" and unified_controllers(root):
+        return CgroupMode.HYBRID
+    return CgroupMode.V1
+
+
+def _mount_v1(controller: str, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    if os.path.ismount(target):
+        return
+    subprocess.run(["mount", "-t", "cgroup", "-o", controller, "cgroup", str(target)],
+                   check=True, capture_output=True, text=True)
+
+
+def _marked(marker: Path) -> bool:
+    boot = _read(BOOT_ID).strip()
+    return bool(boot) and _read(marker).strip() == boot
+
+
+def _mark(marker: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(_read(BOOT_ID).strip() + "\n")
+    except OSError as exc:  # not root: we simply redo the cheap check next time
+        log.debug("cgroups marker not written path=%s err=%s", marker, exc)
+
+
+def prepare_cgroups(root: Path = CGROUP_ROOT, marker: Path = MARKER) -> None:
+    """Make a hybrid cgroup host acceptable to crun; idempotent and cheap.
+
+    Reads ``unified/cgroup.controllers`` first (nothing to do when empty), then
+    attempts the fix at most once per boot (marker file holding the boot id).
+    Never raises: when the fix is impossible (not root, mount refused) it logs a
+    warning and ``cgroup_status`` keeps reporting the host as unusable.
+    """
+    controllers = unified_controllers(root)
+    if not controllers or _marked(marker):
+        return
+    for controller in controllers:
+        log.info("binding cgroup controller %s to a v1 hierarchy for crun", controller)
+        try:
+            _mount_v1(controller, root / controller)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            detail = getattr(exc, "stderr", None) or str(exc)
+            log.warning("cannot bind cgroup controller %s (%s): containers will run without "
+                        "cgroup limits", controller, str(detail).strip())
+            break
+    _mark(marker)
+
+
+def cgroup_status(root: Path = CGROUP_ROOT, mountinfo: str | None = None) -> CgroupStatus:
+    """Report whether crun can use the host's cgroups as they are now."""
+    mode = detect_mode(root, mountinfo)
+    if mode is CgroupMode.HYBRID:
+        ctrls = ",".join(unified_controllers(root))
+        return CgroupStatus(mode=mode, usable=False,
+                            reason=f"cgroup2 still owns controllers {ctrls} (hybrid mode)")
+    return CgroupStatus(mode=mode, usable=True)
+
+
+def swap_accounting(root: Path = CGROUP_ROOT) -> bool:
+    """True when a memory+swap limit can be set (v1 memsw files or v2 memory.swap.max)."""
+    if (root / "memory" / "memory.memsw.limit_in_bytes").exists():
+        return True
+    return (root / "cgroup.controllers").exists() and "memory" in _read(root / "cgroup.controllers")
+
+
+def _counter(text: str, key: str) -> int:
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def oom_kill_count(cgroups_path: str, root: Path = CGROUP_ROOT) -> int:
+    """OOM kills recorded for *cgroups_path* (v1 memory.oom_control, v2 memory.events).
+
+    Returns 0 when the cgroup is gone (crun removes it on delete: read it before).
+    """
+    rel = cgroups_path.strip("/")
+    v1 = _read(root / "memory" / rel / "memory.oom_control")
+    if v1:
+        return _counter(v1, "oom_kill")
+    return _counter(_read(root / rel / "memory.events"), "oom_kill")

@@ -1,0 +1,100 @@
+"""Atomic file writes and safe path joins.
+
+Must not know about images, layers or blobs: only bytes, paths and fsync.
+
+``atomic_write`` writes a temp file beside the target, fsyncs it, renames it over
+the target and fsyncs the directory, so a crash leaves either the old or the
+new content, never a mix. ENOSPC is translated to ``NoSpace`` naming the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from lamina.errors import InvalidArgument, NoSpace
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def translate_enospc(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn ENOSPC/EDQUOT into ``NoSpace`` naming *path*."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpace(str(path)) from exc
+        raise
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[BinaryIO]:
+    """Yield a file whose content replaces *path* atomically when the block ends without error."""
+    target = Path(path)
+    tmp = target.with_name(f".tmp-{target.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        with translate_enospc(target), open(tmp, "wb") as f:
+            yield f
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+    """Replace *path* with *data* atomically (tmp + fsync + rename + fsync dir)."""
+    with atomic_writer(path, mode) as f:
+        f.write(data)
+
+
+def safe_join(root: str | os.PathLike[str], name: str) -> Path:
+    """Join a relative, normalised *name* under *root*; refuse absolute names and ``..``.
+
+    Does not resolve symlinks: callers that write must also refuse symlinked parents.
+    """
+    if name.startswith("/") or "\0" in name:
+        raise InvalidArgument(f"path {name!r} escapes {root}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidArgument(f"path {name!r} escapes {root}")
+    return Path(root, *parts)
+
+
+def rmtree(path: str | os.PathLike[str]) -> None:
+    """Remove a tree if it exists, making read-only dirs writable on the way."""
+    def onexc(func: object, p: str, exc: BaseException) -> None:
+        if isinstance(exc, FileNotFoundError):
+            return
+        parent = os.path.dirname(p)
+        os.chmod(parent, 0o700)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    if os.path.lexists(path):
+        shutil.rmtree(path, onerror=lambda f, p, e: onexc(f, p, e[1]))
+
+
+def move_to_trash(path: str | os.PathLike[str], trash: str | os.PathLike[str]) -> Path:
+    """Rename *path* into *trash* (same filesystem) and return the new location; rmtree it later."""
+    os.makedirs(trash, exist_ok=True)
+    dest = Path(trash, f"{Path(path).name}-{uuid.uuid4().hex[:8]}")
+    os.rename(path, dest)
+    return dest

@@ -1,0 +1,38 @@
+"""``lamina stop [-t SECONDS] [-s SIGNAL] CONTAINER...``: the stop signal, then SIGKILL after the timeout.
+
+Must not hold business logic. Prints each name as given; a failure is reported per container
+and the command exits 1.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from lamina.cli.commands.kill import each
+from lamina.cli.context import with_engine
+
+if TYPE_CHECKING:
+    from lamina.engine.engine import Engine
+
+
+@click.command("stop", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing the container")
+@click.option("-s", "--signal", "sig", help="Signal to send to the container")
+@with_engine
+def command(engine: Engine, containers: tuple[str, ...], timeout: int | None, sig: str | None) -> None:
+    """Stop one or more running containers."""
+    service = engine.containers
+
+    def stop(name: str) -> None:
+        if sig:
+            container, state = service.get(name)
+            if state.running:
+                service.kill(name, sig)
+                if service.manager.wait_exit(container.id, 10 if timeout is None else timeout) is None:
+                    service.stop(name, 0)
+            return
+        service.stop(name, timeout)
+    each(containers, stop)

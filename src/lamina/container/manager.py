@@ -1,0 +1,674 @@
+"""ContainerManager: create / start / stop / kill / wait / rm / exec / top, and crash reconciliation.
+
+Must not resolve image names or talk to the image store (``engine.containers`` does and
+passes a ``CreateRequest``), must not print, and must not import ``build``.
+
+A container is the image's top layer plus, for records that can be committed, docker's
+``<id>-init`` layer (empty mount points: /proc, /sys, /dev, /etc/hosts …, so crun's
+mkdirs never show up in ``diff``), plus the writable layer ``<id>``. ``--rm`` containers
+skip the init layer: nobody can diff them. The rw layer is mounted while the container
+runs (the starter mounts, whoever waits for the init unmounts) and briefly for cp/diff.
+
+State changes go through ``update_state`` (per-container lock, atomic state.json).
+Reconciliation (``reconcile``, run when the service opens) removes records whose
+creation crashed and marks running containers whose watcher died and whose process is
+gone as exited (docker's code 255, or 128+N when lamina sent signal N).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import secrets
+import signal as signals
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lamina._internal.fsops import atomic_write, rmtree
+from lamina._internal.locking import try_lock
+from lamina.container.model import (
+    Container,
+    ContainerState,
+    MountRecord,
+    State,
+    check_transition,
+    random_name,
+)
+from lamina.container.monitor import Attach, Supervisor, error_from_report, process_alive
+from lamina.container.ocispec import (
+    HostFacts,
+    MountSpec,
+    RunOptions,
+    build_runtime_config,
+    probe_host,
+    resolve_hostname,
+    resolve_user,
+    write_etc_files,
+)
+from lamina.container.store import ContainerStore, validate_name
+from lamina.container.volumes import VolumeRequest, VolumeStore
+from lamina.errors import (
+    ContainerNotFound,
+    ContainerRunning,
+    InvalidOption,
+    InvalidStateTransition,
+    LaminaError,
+    LayerNotFound,
+    RuntimeFailed,
+)
+
+if TYPE_CHECKING:
+    from lamina.driver.base import Driver
+    from lamina.runtime.base import Runtime
+
+log = logging.getLogger(__name__)
+
+INIT_DIRS = ("dev", "dev/pts", "dev/shm", "etc", "proc", "sys")
+INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+UNKNOWN_EXIT = 255
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateRequest:
+    """A resolved image plus docker-run options; built by ``engine.containers``."""
+
+    image_id: str
+    image_name: str
+    image_config: Mapping[str, Any]          # the image config's "config" object
+    parent_layer_id: str | None              # the image's top layer (None: empty image)
+    options: RunOptions                      # mounts come from ``volumes``
+    volumes: Sequence[VolumeRequest] = ()
+    name: str | None = None
+    auto_remove: bool = False
+    interactive: bool = False
+    stop_signal: str | None = None           # overrides the image's StopSignal
+    stop_timeout: int | None = None          # seconds; docker's default is 10
+
+
+def signal_number(name: str | int) -> int:
+    """"SIGTERM", "TERM", "15" or 15 → 15; ``InvalidOption`` otherwise."""
+    text = str(name).strip().upper()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(signals.Signals[text if text.startswith("SIG") else "SIG" + text])
+    except KeyError:
+        raise InvalidOption(f"invalid signal: {name}") from None
+
+
+def _init_tar() -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in INIT_DIRS:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name in INIT_FILES:
+            info = tarfile.TarInfo(name)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(b""))
+    buf.seek(0)
+    return buf
+
+
+class ContainerManager:
+    """Container lifecycle over a record store, a storage driver, a runtime and the volumes."""
+
+    def __init__(self, *, store: ContainerStore, volumes: VolumeStore, driver: Callable[[], Driver],
+                 runtime: Callable[[], Runtime], root: Path, run_dir: Path, driver_name: Callable[[], str],
+                 runtime_binary: str | None = None, host: HostFacts | None = None) -> None:
+        self.store = store
+        self.volumes = volumes
+        self._driver_factory = driver
+        self._runtime_factory = runtime
+        self.root = root
+        self.run_dir = run_dir
+        self._driver_name = driver_name
+        self.runtime_binary = runtime_binary
+        self._host = host
+
+    @classmethod
+    def for_monitor(cls, *, root: Path, run_dir: Path, driver_name: str,
+                    runtime_binary: str | None = None) -> ContainerManager:
+        """The manager a monitor process builds from its argv (no engine, no sqlite)."""
+        def driver() -> Driver:
+            from lamina.driver import select
+            return select(driver_name, root / "storage")
+
+        def runtime() -> Runtime:
+            from lamina.runtime.crun import CrunRuntime
+            return CrunRuntime(runtime_binary, state_root=run_dir / "crun")
+        return cls(store=ContainerStore(root / "containers"), volumes=VolumeStore(root / "volumes"),
+                   driver=driver, runtime=runtime, root=root, run_dir=run_dir,
+                   driver_name=lambda: driver_name, runtime_binary=runtime_binary)
+
+    @cached_property
+    def driver(self) -> Driver:
+        return self._driver_factory()
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        return self._runtime_factory()
+
+    @property
+    def host(self) -> HostFacts:
+        if self._host is None:
+            self._host = probe_host()
+        return self._host
+
+    # ------------------------------------------------------------ reading
+    def get(self, name_or_id: str) -> tuple[Container, ContainerState]:
+        container = self.store.resolve(name_or_id)
+        return container, self.store.state(container.id)
+
+    def list(self) -> list[tuple[Container, ContainerState]]:
+        return [(c, self.store.state(c.id)) for c in self.store.list()]
+
+    def update_state(self, container_id: str, **changes: Any) -> ContainerState | None:
+        """Read-modify-write state.json under the container lock; None when the record is gone.
+
+        Keys that are not ``ContainerState`` fields go into ``extra``.
+        """
+        path = self.store.dir(container_id)
+        if not (path / "config.json").exists():
+            return None
+        with self.store.lock(container_id):
+            if not (path / "config.json").exists():
+                return None
+            state = self.store.state(container_id)
+            known = {k: v for k, v in changes.items() if k in ContainerState.__dataclass_fields__}
+            extra = {**state.extra, **{k: v for k, v in changes.items() if k not in known}}
+            state = replace(state, **known, extra=extra)
+            self.store.save_state(container_id, state)
+        return state
+
+    # ------------------------------------------------------------ create
+    def _free_name(self) -> str:
+        for _ in range(20):
+            name = random_name()
+            if not (self.store.names / name).exists():
+                return name
+        return f"{random_name()}_{secrets.token_hex(2)}"
+
+    def create(self, request: CreateRequest, *, keep_mounted: bool = False) -> Container:
+        """Make the record, its layers, volumes and bundle. Nothing is left behind on error.
+
+        With *keep_mounted* the rw layer stays mounted (one reference the caller hands
+        to ``start``). Raises ``NameInUse``, ``InvalidOption`` (bad user, workdir, mount…).
+        """
+        cid = secrets.token_hex(32)
+        name = validate_name(request.name) if request.name else self._free_name()
+        lock = self.store.reserve(cid, name)
+        try:
+            try:
+                container = self._build(cid, name, request, keep_mounted=keep_mounted)
+                self.store.commit(container, ContainerState())
+            except BaseException:
+                self._discard_incomplete(cid, name)
+                raise
+        finally:
+            lock.release()
+        log.debug("container created id=%s name=%s image=%s", cid, name, request.image_id)
+        return container
+
+    def _build(self, cid: str, name: str, request: CreateRequest, *, keep_mounted: bool) -> Container:
+        driver = self.driver
+        parent = request.parent_layer_id
+        init_id = None
+        if not request.auto_remove:
+            init_id = f"{cid}-init"
+            driver.create(init_id, parent)
+            driver.apply_diff(init_id, parent, _init_tar())
+        driver.create(cid, init_id or parent, writable=True)
+        rootfs = driver.mount(cid)
+        try:
+            specs, records = self._resolve_mounts(cid, request, rootfs)
+            opts = replace(request.options, mounts=tuple(specs))
+            config = self._write_bundle(cid, request, opts, rootfs)
+        except BaseException:
+            driver.unmount(cid)
+            raise
+        if not keep_mounted:
+            driver.unmount(cid)
+        process = config["process"]
+        return Container(
+            id=cid, name=name, image_id=request.image_id, image_name=request.image_name, layer_id=cid,
+            init_layer_id=init_id, parent_layer_id=request.parent_layer_id, created=_now(),
+            path=process["args"][0], args=tuple(process["args"][1:]), env=tuple(process.get("env", ())),
+            hostname=str(config.get("hostname", "")), options=_options_json(opts),
+            image_config=dict(request.image_config), mounts=tuple(records),
+            auto_remove=request.auto_remove, tty=opts.tty, interactive=request.interactive,
+            stop_signal=str(request.stop_signal or request.image_config.get("StopSignal") or "SIGTERM"),
+            stop_timeout=10 if request.stop_timeout is None else request.stop_timeout)
+
+    def _write_bundle(self, cid: str, request: CreateRequest, opts: RunOptions, rootfs: Path) -> dict[str, Any]:
+        bundle = self.store.bundle(cid)
+        etc = bundle / "etc"
+        hostname = resolve_hostname(opts, cid, self.host)
+        write_etc_files(etc, hostname, opts.network)
+        config = build_runtime_config(request.image_config, opts, rootfs, container_id=cid, etc_files=etc,
+                                      host=self.host)
+        atomic_write(bundle / "config.json", json.dumps(config).encode())
+        return config
+
+    def _resolve_mounts(self, cid: str, request: CreateRequest,
+                        rootfs: Path) -> tuple[list[MountSpec], list[MountRecord]]:
+        wanted = list(request.volumes)
+        taken = {r.destination for r in wanted}
+        for path in request.image_config.get("Volumes") or {}:
+            dest = os.path.normpath(path)
+            if dest not in taken:  # image VOLUME without a user mount: an anonymous volume
+                wanted.append(VolumeRequest(kind="volume", destination=dest))
+                taken.add(dest)
+        specs, records = [], []
+        for req in wanted:
+            spec, record = self._mount_one(cid, req, rootfs)
+            specs.append(spec)
+            records.append(record)
+        return specs, records
+
+    def _mount_one(self, cid: str, req: VolumeRequest, rootfs: Path) -> tuple[MountSpec, MountRecord]:
+        if req.kind == "tmpfs":
+            return (MountSpec(kind="tmpfs", destination=req.destination, read_only=req.read_only,
+                              options=req.options),
+                    MountRecord(type="tmpfs", destination=req.destination, read_only=req.read_only))
+        if req.kind == "bind":
+            if req.create_host_dir and not os.path.exists(req.source):
+                os.makedirs(req.source, exist_ok=True)
+            return (MountSpec(kind="bind", source=req.source, destination=req.destination,
+                              read_only=req.read_only, options=req.options),
+                    MountRecord(type="bind", source=req.source, destination=req.destination,
+                                read_only=req.read_only))
+        volume = self.volumes.create(req.source or None)
+        if volume.anonymous:
+            with open(self.store.dir(cid) / "volumes.created", "a") as f:
+                f.write(volume.name + "\n")
+        if not req.nocopy:
+            seed_volume(volume.mountpoint, rootfs, req.destination)
+        return (MountSpec(kind="volume", source=str(volume.mountpoint), destination=req.destination,
+                          read_only=req.read_only),
+                MountRecord(type="volume", name=volume.name, source=str(volume.mountpoint),
+                            destination=req.destination, read_only=req.read_only, anonymous=volume.anonymous))
+
+    def _discard_incomplete(self, cid: str, name: str | None) -> None:
+        """Undo a creation: layers, anonymous volumes made for it, the record and its name."""
+        driver = self.driver
+        for layer in (cid, f"{cid}-init"):
+            with contextlib.suppress(LaminaError, OSError):
+                if driver.exists(layer):
+                    driver.remove(layer)
+        created = self.store.dir(cid) / "volumes.created"
+        if created.exists():
+            for volume in created.read_text().split():
+                with contextlib.suppress(LaminaError, OSError):
+                    self.volumes.remove(volume, force=True)
+        if name is None:
+            name = self._name_of(cid)
+        self.store.delete(cid, name)
+
+    def _name_of(self, cid: str) -> str | None:
+        if not self.store.names.is_dir():
+            return None
+        for entry in self.store.names.iterdir():
+            with contextlib.suppress(OSError):
+                if entry.read_text().strip() == cid:
+                    return entry.name
+        return None
+
+    # ------------------------------------------------------------ start / run
+    def start(self, name_or_id: str, *, attach: Attach | None = None, mounted: bool = False) -> int:
+        """Start a created or exited container. Detached (*attach* None): returns 0 once it runs;
+        attached: waits and returns its exit status. Starting a running container is a no-op.
+
+        Raises ``CommandNotFound`` (127), ``CommandNotExecutable`` (126), ``RuntimeFailed``.
+        """
+        container, state = self.get(name_or_id)
+        if state.running:
+            if mounted:
+                self.driver.unmount(container.id)
+            return 0
+        check_transition(container.name, state.status, State.RUNNING, "start")
+        if not mounted:
+            self.driver.mount(container.id)
+        self.update_state(container.id, mounted=True)
+        if attach is not None:
+            return Supervisor(self, container).run(attach)
+        self._spawn_monitor(container)
+        return 0
+
+    def _spawn_monitor(self, container: Container) -> None:
+        read_fd, write_fd = os.pipe()
+        argv = [sys.executable, "-m", "lamina.container.monitor", "--root", str(self.root),
+                "--run-dir", str(self.run_dir), "--driver", self._driver_name(),
+                "--status-fd", str(write_fd), *(["--runtime", self.runtime_binary] if self.runtime_binary else []),
+                container.id]
+        log_file = open(self.store.dir(container.id) / "monitor.log", "ab")  # noqa: SIM115
+        try:
+            child = subprocess.Popen(argv, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=log_file, close_fds=True)
+        finally:
+            os.close(write_fd)
+            log_file.close()
+        with os.fdopen(read_fd, "rb") as status:
+            line = status.readline()
+        child.wait()
+        report = json.loads(line) if line.strip() else {"error": "RuntimeFailed",
+                                                         "message": "start container: the monitor died"}
+        if not report.get("ok"):
+            raise error_from_report(report)
+
+    def run(self, request: CreateRequest, *, attach: Attach | None) -> tuple[Container, int]:
+        """create + start; attached: (container, exit status), detached: (container, 0)."""
+        container = self.create(request, keep_mounted=True)
+        return container, self.start(container.id, attach=attach, mounted=True)
+
+    def finalize(self, container_id: str) -> None:
+        """After the init exited: drop the rw layer's mount and honour ``--rm``."""
+        try:
+            container, state = self.get(container_id)
+        except ContainerNotFound:
+            return
+        if state.extra.get("mounted"):
+            with contextlib.suppress(LayerNotFound):
+                self.driver.unmount(container.id)
+            self.update_state(container_id, mounted=False)
+        if container.auto_remove and not state.running:
+            with contextlib.suppress(ContainerNotFound):
+                self.remove(container.id, force=True, volumes=True)
+
+    # ------------------------------------------------------------ signals and waiting
+    def _signal(self, container: Container, sig: int) -> None:
+        self.update_state(container.id, last_signal=sig)
+        try:
+            self.runtime.kill(container.id, sig)
+        except (InvalidStateTransition, ContainerNotFound):
+            state = self.store.state(container.id)
+            if state.pid and process_alive(state.pid, int(state.extra.get("starttime", 0))):
+                os.kill(state.pid, sig)
+
+    def kill(self, name_or_id: str, sig: str | int = "SIGKILL") -> Container:
+        container, state = self.get(name_or_id)
+        number = signal_number(sig)
+        if not state.running:
+            raise InvalidStateTransition(container.name, state.status.value, "kill")
+        self._signal(container, number)
+        if number == signals.SIGKILL:
+            self.wait_exit(container.id, 5)
+        return container
+
+    def stop(self, name_or_id: str, timeout: float | None = None) -> Container:
+        """docker stop: the stop signal, then SIGKILL after *timeout* (the container's default: 10 s)."""
+        container, state = self.get(name_or_id)
+        if not state.running:
+            return container
+        grace = container.stop_timeout if timeout is None else timeout
+        self._signal(container, signal_number(container.stop_signal))
+        if self.wait_exit(container.id, max(grace, 0)) is None:
+            self._signal(container, signals.SIGKILL)
+            self.wait_exit(container.id, 30)
+        return container
+
+    def wait_exit(self, container_id: str, timeout: float | None) -> ContainerState | None:
+        """Block until the container is not running; None on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            state = self.store.state(container_id)
+            if not state.running:
+                return state
+            if not self.store.watched(container_id):
+                self._reconcile_running(container_id, state)
+                continue_state = self.store.state(container_id)
+                if not continue_state.running:
+                    return continue_state
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def wait(self, name_or_id: str) -> int:
+        container, _ = self.get(name_or_id)
+        state = self.wait_exit(container.id, None)
+        assert state is not None
+        return state.exit_code
+
+    def restart(self, name_or_id: str, timeout: float | None = None) -> Container:
+        container = self.stop(name_or_id, timeout)
+        self.start(container.id)
+        return container
+
+    # ------------------------------------------------------------ removal
+    def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> Container:
+        """docker rm: ``ContainerRunning`` unless stopped or *force* (which kills first)."""
+        container, state = self.get(name_or_id)
+        if state.running:
+            if not force:
+                raise ContainerRunning(container.name, f'cannot remove container "/{container.name}": '
+                                       "container is running: stop the container before removing or "
+                                       "force remove")
+            with contextlib.suppress(InvalidStateTransition):
+                self.kill(container.id, signals.SIGKILL)
+            self.wait_exit(container.id, 10)
+        with self.store.lock(container.id):
+            self._remove_locked(container, volumes=volumes)
+        return container
+
+    def _remove_locked(self, container: Container, *, volumes: bool) -> None:
+        with contextlib.suppress(LaminaError):
+            if self._has_runtime_state(container.id):
+                self.runtime.delete(container.id, force=True)
+        driver = self.driver
+        for layer in (container.layer_id, container.init_layer_id):
+            if layer and driver.exists(layer):
+                driver.remove(layer)
+        if volumes:
+            for mount in container.mounts:
+                if mount.anonymous:
+                    with contextlib.suppress(LaminaError, OSError):
+                        self.volumes.remove(mount.name, force=True)
+        self.store.delete(container.id, container.name)
+
+    def _has_runtime_state(self, container_id: str) -> bool:
+        return (self.run_dir / "crun" / container_id).exists()
+
+    # ------------------------------------------------------------ reconciliation
+    def reconcile(self) -> None:
+        """Heal what crashed CLIs and monitors left: see the module docstring. Cheap when all is well."""
+        for staging in self.store.stale_staging():
+            rmtree(staging)
+        for cid in self.store.ids():
+            path = self.store.dir(cid)
+            if self.store.incomplete(cid) or not (path / "config.json").exists():
+                self._reconcile_incomplete(cid)
+                continue
+            with contextlib.suppress(ContainerNotFound, LaminaError):
+                state = self.store.state(cid)
+                if state.running and not self.store.watched(cid):
+                    self._reconcile_running(cid, state)
+
+    def _reconcile_incomplete(self, cid: str) -> None:
+        held = try_lock(self.store.dir(cid) / "lock")
+        if held is None:
+            return  # still being created
+        try:
+            log.info("removing incomplete container record id=%s", cid)
+            self._discard_incomplete(cid, None)
+        finally:
+            held.release()
+
+    def _reconcile_running(self, cid: str, state: ContainerState) -> None:
+        if self._alive(cid, state):
+            return
+        last = int(state.extra.get("last_signal", 0))
+        from lamina.container.monitor import now_rfc3339
+        self.update_state(cid, status=State.EXITED, pid=0, exit_code=128 + last if last else UNKNOWN_EXIT,
+                          finished_at=now_rfc3339())
+        with contextlib.suppress(LaminaError):
+            if self._has_runtime_state(cid):
+                self.runtime.delete(cid, force=True)
+        self.finalize(cid)
+
+    def _alive(self, cid: str, state: ContainerState) -> bool:
+        if state.pid:
+            return process_alive(state.pid, int(state.extra.get("starttime", 0)))
+        if not self._has_runtime_state(cid):
+            return False
+        from lamina.runtime.base import RuntimeStatus
+        try:
+            seen = self.runtime.state(cid)
+        except (ContainerNotFound, RuntimeFailed):
+            return False
+        return seen.status is not RuntimeStatus.STOPPED
+
+    # ------------------------------------------------------------ inside a running container
+    def _running(self, name_or_id: str, action: str) -> tuple[Container, ContainerState]:
+        container, state = self.get(name_or_id)
+        if not state.running:
+            raise InvalidStateTransition(container.name, state.status.value, action)
+        return container, state
+
+    def exec(self, name_or_id: str, args: Sequence[str], *, env: Sequence[str] = (), user: str | None = None,
+             workdir: str | None = None, tty: bool = False, detach: bool = False,
+             stdio: tuple[int, int, int] | None = None) -> int:
+        """Run *args* in the running container (crun exec); its exit status, or 0 when detached."""
+        container, _ = self._running(name_or_id, "exec in")
+        process = self._exec_process(container, args, env=env, user=user, workdir=workdir, tty=tty)
+        if not detach:
+            return self.runtime.exec(container.id, process, tty=tty, stdio=stdio)
+        if os.fork() == 0:  # detached: a child in its own session runs crun exec and exits
+            try:
+                os.setsid()
+                fd = os.open(os.devnull, os.O_RDWR)
+                self.runtime.exec(container.id, process, stdio=(fd, fd, fd))
+            finally:
+                os._exit(0)
+        return 0
+
+    def _exec_process(self, container: Container, args: Sequence[str], *, env: Sequence[str],
+                      user: str | None, workdir: str | None, tty: bool) -> dict[str, Any]:
+        if not args:
+            raise InvalidOption("exec: no command specified")
+        config = json.loads((self.store.bundle(container.id) / "config.json").read_text())
+        process: dict[str, Any] = dict(config["process"])
+        from lamina.container.ocispec import replace_or_append_env
+        process["args"] = list(args)
+        process["env"] = replace_or_append_env(list(process.get("env", [])), list(env))
+        if tty and not any(e.startswith("TERM=") for e in process["env"]):
+            process["env"].append("TERM=xterm")
+        if workdir:
+            process["cwd"] = workdir
+        if user is not None:
+            resolved = resolve_user(Path(config["root"]["path"]), user)
+            process["user"] = {"uid": resolved.uid, "gid": resolved.gid,
+                               **({"additionalGids": list(resolved.additional_gids)}
+                                  if resolved.additional_gids else {})}
+        return process
+
+    def pids(self, name_or_id: str) -> list[int]:
+        """The host pids of the container's processes (cgroup procs, else the init's descendants)."""
+        container, state = self._running(name_or_id, "list processes of")
+        config = json.loads((self.store.bundle(container.id) / "config.json").read_text())
+        cgroup = ((config.get("linux") or {}).get("cgroupsPath") or "").strip("/")
+        pid = state.pid or self._runtime_pid(container.id)
+        if cgroup:
+            for base in ("pids", "memory", "cpu", "systemd", "unified", ""):
+                procs = Path("/sys/fs/cgroup", base, cgroup, "cgroup.procs")
+                with contextlib.suppress(OSError, ValueError):
+                    found = sorted(int(p) for p in procs.read_text().split())
+                    if found:
+                        return found
+        return descendants(pid) if pid else []
+
+    def _runtime_pid(self, cid: str) -> int:
+        with contextlib.suppress(LaminaError):
+            return self.runtime.state(cid).pid
+        return 0
+
+    def top(self, name_or_id: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
+        """docker top: ``ps -ef`` (or *ps_args*) filtered to the container's pids: (titles, rows)."""
+        pids = set(self.pids(name_or_id))
+        argv = ["ps", *(ps_args or ["-ef"])]
+        out = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise InvalidOption(f"top: ps failed: {out.stderr.strip()}")
+        lines = out.stdout.splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise InvalidOption('top: couldn\'t find PID field in ps output')
+        index = titles.index("PID")
+        rows = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > index and fields[index].isdigit() and int(fields[index]) in pids:
+                rows.append(fields)
+        return titles, rows
+
+    # ------------------------------------------------------------ the rootfs
+    @contextlib.contextmanager
+    def mounted(self, container: Container) -> Any:
+        """The container's merged rootfs, mounted for the duration (a counted reference)."""
+        rootfs = self.driver.mount(container.layer_id)
+        try:
+            yield rootfs
+        finally:
+            self.driver.unmount(container.layer_id)
+
+    def diff_parent(self, container: Container) -> str | None:
+        return container.init_layer_id or container.parent_layer_id
+
+
+def seed_volume(mountpoint: Path, rootfs: Path, destination: str) -> None:
+    """docker's copy-up: an empty volume gets the image's content at *destination*."""
+    from lamina.container.copy import resolve_in_root
+    source = resolve_in_root(rootfs, destination)
+    if not source.is_dir() or any(mountpoint.iterdir()):
+        return
+    res = subprocess.run(["cp", "-a", "--", f"{source}/.", str(mountpoint)], capture_output=True,
+                         text=True, check=False)
+    if res.returncode != 0:
+        raise RuntimeFailed(f"seed volume {mountpoint} from {destination}: {res.stderr.strip()}")
+
+
+def descendants(pid: int) -> list[int]:
+    """*pid* and every process below it, by scanning /proc (ppid links)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return sorted(out)
+
+
+def _now() -> str:
+    from lamina.container.logs import timestamp_ns
+    return timestamp_ns()
+
+
+def _options_json(opts: RunOptions) -> dict[str, Any]:
+    """RunOptions as JSON for the record (mounts live in ``Container.mounts``)."""
+    out: dict[str, Any] = {}
+    for key in opts.__dataclass_fields__:
+        if key == "mounts":
+            continue
+        value = getattr(opts, key)
+        out[key] = dict(value) if isinstance(value, Mapping) else list(value) \
+            if isinstance(value, tuple | list) else value
+    return out

@@ -1,0 +1,301 @@
+"""Watching a container's init process: the per-container monitor and the foreground ``run``.
+
+There is no daemon. Whoever starts a container waits for it while holding the record's
+``monitor.lock``: the foreground CLI for an attached ``run``/``start -a``, or, for a
+detached one, this module run as its own process::
+
+    python -m lamina.container.monitor --root R --run-dir D --driver NAME --status-fd N ID
+
+The monitor double-forks (the CLI reaps the first child at once), calls setsid, becomes
+a child subreaper, creates and starts the container through the runtime with stdout and
+stderr on pipes it copies into the json-file log, reports "started" or the start error
+as one JSON line on the status fd, waits for the init, then records the exit code, the
+finish time and OOMKilled into state.json, unmounts the rw layer and, with ``--rm``,
+removes the container. Must not import the CLI, the engine or anything heavy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lamina._internal import proc
+from lamina._internal.locking import FileLock
+from lamina.container.logs import LogWriter, pump
+from lamina.container.model import State
+from lamina.errors import ContainerCommandError, LaminaError, RuntimeFailed
+
+if TYPE_CHECKING:
+    from lamina.container.manager import ContainerManager
+    from lamina.container.model import Container
+
+Notify = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attach:
+    """The caller's fds a foreground container uses (``None``: /dev/null, or not echoed)."""
+
+    stdin: int | None = None
+    stdout: int | None = 1
+    stderr: int | None = 2
+
+
+def now_rfc3339() -> str:
+    from lamina.container.logs import timestamp_ns
+    return timestamp_ns()
+
+
+def proc_starttime(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat (boot-relative start time), 0 when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    fields = text.rpartition(")")[2].split()
+    return int(fields[19]) if len(fields) > 19 else 0
+
+
+def process_alive(pid: int, starttime: int = 0) -> bool:
+    """True while *pid* is the same live (not zombie) process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = text.rpartition(")")[2].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return False
+    return not starttime or int(fields[19]) == starttime
+
+
+def error_report(exc: LaminaError) -> dict[str, Any]:
+    fields = {k: v for k, v in exc.fields.items() if isinstance(v, str | int | None)}
+    return {"error": type(exc).__name__, "message": str(exc), "fields": fields}
+
+
+def error_from_report(report: dict[str, Any]) -> LaminaError:
+    """Rebuild the error a monitor reported (CommandNotFound keeps its exit code 127, …)."""
+    import lamina.errors as errors
+    fields = report.get("fields") or {}
+    name, message = str(report.get("error", "")), str(report.get("message", "start failed"))
+    if name == "CommandNotFound":
+        return errors.CommandNotFound(str(fields.get("command", "")))
+    if name == "CommandNotExecutable":
+        err: LaminaError = errors.CommandNotExecutable(str(fields.get("command", "")))
+        err.message = message
+        err.args = (message,)
+        return err
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, LaminaError):
+        generic = LaminaError.__new__(cls)
+        LaminaError.__init__(generic, message, **fields)
+        return generic
+    return RuntimeFailed(message)
+
+
+class Supervisor:
+    """Runs one container to completion and records what happened."""
+
+    def __init__(self, manager: ContainerManager, container: Container) -> None:
+        self.manager = manager
+        self.container = container
+        self.cid = container.id
+
+    def run(self, attach: Attach | None, notify: Notify | None = None) -> int:
+        """Start the container and wait for it; returns its exit status. Holds monitor.lock.
+
+        *attach* None means detached (output only to the log). Start errors are recorded,
+        reported through *notify* and raised.
+        """
+        lock = FileLock(self.manager.store.monitor_lock_path(self.cid), timeout=5)
+        with lock:
+            try:
+                if attach is not None and (self.container.auto_remove or self.container.tty):
+                    code = self._run_inherited(attach)
+                else:
+                    code = self._create_start_wait(attach, notify)
+            finally:
+                self.manager.finalize(self.cid)
+        return code
+
+    # ------------------------------------------------------------ crun run, stdio inherited
+    def _run_inherited(self, attach: Attach) -> int:
+        """``crun run`` with the caller's stdio (fast; a real pty for -t); no logs, no OOM info."""
+        self.manager.update_state(self.cid, status=State.RUNNING, pid=0, started_at=now_rfc3339(),
+                                  mounted=True, exit_code=0, error="", oom_killed=False)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        stdio = (attach.stdin if attach.stdin is not None else devnull,
+                 attach.stdout if attach.stdout is not None else devnull,
+                 attach.stderr if attach.stderr is not None else devnull)
+        try:
+            code = self.manager.runtime.run(self.cid, self.manager.store.bundle(self.cid), stdio=stdio)
+        except LaminaError as exc:
+            self._record_failure(exc)
+            raise
+        finally:
+            os.close(devnull)
+        self._record_exit(code, oom=False)
+        return code
+
+    # ------------------------------------------------------------ create + start + waitpid
+    def _create_start_wait(self, attach: Attach | None, notify: Notify | None) -> int:
+        proc.become_subreaper()
+        runtime = self.manager.runtime
+        pid = self._create(attach)
+        try:
+            runtime.start(self.cid)
+        except LaminaError as exc:
+            with contextlib.suppress(LaminaError):
+                runtime.delete(self.cid, force=True)
+            self._record_failure(exc)
+            if notify:
+                notify(error_report(exc))
+            raise
+        self.manager.update_state(self.cid, status=State.RUNNING, pid=pid, started_at=now_rfc3339(),
+                                  starttime=proc_starttime(pid), mounted=True, exit_code=0, error="",
+                                  oom_killed=False, finished_at="")
+        if notify:
+            notify({"ok": True, "pid": pid})
+        code = self._wait(pid)
+        oom = False
+        with contextlib.suppress(LaminaError, OSError):
+            oom = runtime.oom_killed(self.cid)
+        with contextlib.suppress(LaminaError):
+            runtime.delete(self.cid, force=True)
+        self._record_exit(code, oom=oom)
+        return code
+
+    def _create(self, attach: Attach | None) -> int:
+        bundle = self.manager.store.bundle(self.cid)
+        pid_file = bundle / "init.pid"
+        pid_file.unlink(missing_ok=True)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin = attach.stdin if attach is not None and attach.stdin is not None else devnull
+        try:
+            self.manager.runtime.create(self.cid, bundle, pid_file=pid_file, stdio=(stdin, out_w, err_w))
+            pid = int(pid_file.read_text().strip())
+        except (LaminaError, OSError, ValueError) as exc:
+            os.close(out_r)
+            os.close(err_r)
+            error = exc if isinstance(exc, LaminaError) else RuntimeFailed(f"start container: {exc}")
+            self._record_failure(error)
+            raise error from exc
+        finally:
+            for fd in (out_w, err_w, devnull):
+                os.close(fd)
+        self._pumps = self._start_pumps(out_r, err_r, attach)
+        return pid
+
+    def _start_pumps(self, out_r: int, err_r: int, attach: Attach | None) -> list[Any]:
+        writer = LogWriter(self.manager.store.log_path(self.cid))
+        self._writer = writer
+        echo_out = attach.stdout if attach else None
+        echo_err = attach.stderr if attach else None
+        return [pump(out_r, "stdout", writer, echo_out), pump(err_r, "stderr", writer, echo_err)]
+
+    def _wait(self, pid: int) -> int:
+        forwarded = self._forward_signals()
+        try:
+            while True:
+                try:
+                    _, status = os.waitpid(pid, 0)
+                    code = proc.exit_status(status)
+                    break
+                except InterruptedError:
+                    continue
+                except ChildProcessError:  # not our child after all: poll until it is gone
+                    while process_alive(pid):
+                        time.sleep(0.05)
+                    code = 255
+                    break
+        finally:
+            for sig, old in forwarded.items():
+                signal.signal(sig, old)
+        for thread in self._pumps:
+            thread.join(timeout=5)
+        self._writer.close()
+        return code
+
+    def _forward_signals(self) -> dict[int, Any]:
+        """Foreground: SIGINT/SIGTERM/SIGHUP to the CLI go to the container (docker's sig-proxy)."""
+        def forward(signum: int, _frame: object) -> None:
+            with contextlib.suppress(LaminaError):
+                self.manager.runtime.kill(self.cid, signum)
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(ValueError):  # not the main thread
+                old[sig] = signal.signal(sig, forward)
+        return old
+
+    # ------------------------------------------------------------ records
+    def _record_exit(self, code: int, *, oom: bool) -> None:
+        self.manager.update_state(self.cid, status=State.EXITED, pid=0, exit_code=code,
+                                  finished_at=now_rfc3339(), oom_killed=oom)
+
+    def _record_failure(self, exc: LaminaError) -> None:
+        code = exc.exit_code if isinstance(exc, ContainerCommandError) else 128
+        self.manager.update_state(self.cid, status=State.CREATED, pid=0, exit_code=code, error=str(exc),
+                                  finished_at=now_rfc3339())
+
+
+# ---------------------------------------------------------------- the monitor process
+def _daemonize() -> None:
+    """Fork twice-equivalent: the first child exits so the CLI can reap it; we continue in a new session."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _parse(argv: list[str]) -> dict[str, str]:
+    opts: dict[str, str] = {}
+    rest = list(argv)
+    while rest:
+        item = rest.pop(0)
+        if item.startswith("--"):
+            opts[item[2:]] = rest.pop(0)
+        else:
+            opts["id"] = item
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = _parse(list(sys.argv[1:] if argv is None else argv))
+    status_fd = int(opts.get("status-fd", "-1"))
+    _daemonize()
+    from lamina.container.manager import ContainerManager
+    manager = ContainerManager.for_monitor(root=Path(opts["root"]), run_dir=Path(opts["run-dir"]),
+                                           driver_name=opts["driver"], runtime_binary=opts.get("runtime"))
+    container = manager.store.load(opts["id"])
+
+    def notify(report: dict[str, Any]) -> None:
+        nonlocal status_fd
+        if status_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(status_fd, json.dumps(report).encode() + b"\n")
+                os.close(status_fd)
+            status_fd = -1
+
+    try:
+        Supervisor(manager, container).run(None, notify)
+    except LaminaError as exc:
+        notify(error_report(exc))
+        return 1
+    finally:
+        notify({"error": "RuntimeFailed", "message": "start container: the monitor exited early"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

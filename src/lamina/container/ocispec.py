@@ -1,0 +1,448 @@
+"""Image config + run options -> OCI runtime config.json, following docker's defaults.
+
+Must not start processes, mount anything or talk to the runtime. It reads the
+rootfs's /etc/passwd and /etc/group (user resolution) and, through
+``probe_host``, the caller's rlimits and capability bounding set; tests pass a
+``HostFacts`` instead. ``write_etc_files`` writes the per-container
+/etc/{hostname,hosts,resolv.conf} that the config bind-mounts.
+
+Docker rules copied here (moby daemon/create + oci defaults):
+- args: an entrypoint given at run time (even ``--entrypoint ""``) drops the
+  image's Cmd; ``entrypoint=[]``/``[""]`` clears the image's entrypoint;
+  run-time args replace Cmd; nothing left is "no command specified".
+- env: run-time env wins over image env by key; PATH default, HOSTNAME and
+  (with tty) TERM=xterm come first and are overridden in place; "KEY" without
+  "=" unsets.
+- user: "name", "uid", "uid:gid", "name:group"; unknown names are errors,
+  unknown numbers are used as is (gid 0); supplementary groups come from
+  /etc/group unless a group was given.
+Host quirks handled here: rlimits never exceed the caller's hard limits (root may
+lack CAP_SYS_RESOURCE), capabilities never exceed its bounding set, the swap
+limit is only set when swap accounting exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from lamina._internal import cgroups
+from lamina.errors import InvalidOption
+from lamina.spec.runtime import (
+    Capabilities,
+    Cpu,
+    DeviceRule,
+    Linux,
+    Memory,
+    Mount,
+    Namespace,
+    Pids,
+    Process,
+    Resources,
+    Rlimit,
+    Root,
+    RuntimeConfig,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CPU_PERIOD = 100_000
+DEFAULT_RLIMITS: Mapping[str, tuple[int, int]] = {"RLIMIT_NOFILE": (1048576, 1048576)}
+RLIM_INFINITY_OCI = 2**64 - 1
+# index = capability number (linux/capability.h)
+_CAP_NAMES = """
+    CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE
+    NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO
+    SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME
+    SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG
+    WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE
+"""
+ALL_CAPS = tuple("CAP_" + n for n in _CAP_NAMES.split())
+DEFAULT_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+                "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+                "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE")
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+# runc's AllowedDevices: mknod anything, use only the standard character devices
+DEFAULT_DEVICES = (DeviceRule(allow=False, access="rwm"),
+                   DeviceRule(allow=True, type="c", access="m"), DeviceRule(allow=True, type="b", access="m"),
+                   *(DeviceRule(allow=True, type="c", major=ma, minor=mi, access="rwm")
+                     for ma, mi in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2))),
+                   DeviceRule(allow=True, type="c", major=136, access="rwm"))
+HOSTS_DEFAULT = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+                 "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+FALLBACK_DNS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+Network = Literal["none", "host", "private"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountSpec:
+    """A user mount: ``bind`` and ``volume`` (a resolved host dir) bind *source*; ``tmpfs`` needs none."""
+
+    kind: Literal["bind", "volume", "tmpfs"]
+    destination: str
+    source: str | None = None
+    read_only: bool = False
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """docker-run-like options; ``None`` means "use the image's value"."""
+
+    args: Sequence[str] = ()                  # COMMAND [ARG…]: replaces the image's Cmd
+    entrypoint: Sequence[str] | None = None   # [] or [""] clears the image's Entrypoint
+    env: Sequence[str] = ()                   # "K=V" (or "K" to unset)
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    tty: bool = False
+    read_only: bool = False
+    network: Network = "private"
+    memory: int | None = None                 # bytes; swap is limited to the same (OOM observable)
+    cpus: float | None = None
+    pids_limit: int | None = None             # <= 0 means unlimited
+    mounts: Sequence[MountSpec] = ()
+    cgroup_parent: str | None = None
+    privileged: bool = False
+    oom_score_adj: int | None = None
+    ulimits: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # "nofile": (soft, hard)
+    cap_add: Sequence[str] = ()
+    cap_drop: Sequence[str] = ()
+    no_new_privileges: bool = False
+    shm_size: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostFacts:
+    """What the host allows; ``probe_host()`` reads the real values."""
+
+    hard_limits: Mapping[str, int]            # "RLIMIT_NOFILE" -> current hard limit (-1 = unlimited)
+    bounding_caps: frozenset[str] | None = None  # None: unknown, do not clamp
+    swap_accounting: bool = True
+    cgroups_usable: bool = True
+    hostname: str = "localhost"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolvedUser:
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+    home: str = "/"
+
+
+# ---------------------------------------------------------------- host facts
+def _bounding_caps() -> frozenset[str] | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                mask = int(line.split()[1], 16)
+                return frozenset(c for i, c in enumerate(ALL_CAPS) if mask >> i & 1)
+    except OSError:
+        pass
+    return None
+
+
+def probe_host() -> HostFacts:
+    """Read this process's hard rlimits, capability bounding set and cgroup abilities."""
+    limits = {name: resource.getrlimit(getattr(resource, name))[1]
+              for name in dir(resource) if name.startswith("RLIMIT_")}
+    status = cgroups.cgroup_status()
+    return HostFacts(hard_limits=limits, bounding_caps=_bounding_caps(),
+                     swap_accounting=cgroups.swap_accounting(), cgroups_usable=status.usable,
+                     hostname=socket.gethostname())
+
+
+# ---------------------------------------------------------------- command and env
+def resolve_args(image_config: Mapping[str, Any], opts: RunOptions) -> list[str]:
+    """process.args from the image's Entrypoint/Cmd and the run options (docker's rules)."""
+    if opts.entrypoint is None:
+        entrypoint = list(image_config.get("Entrypoint") or [])
+        cmd = list(opts.args) or list(image_config.get("Cmd") or [])
+    else:
+        entrypoint = [] if list(opts.entrypoint) in ([], [""]) else list(opts.entrypoint)
+        cmd = list(opts.args)
+    args = entrypoint + cmd
+    if not args:
+        raise InvalidOption("create container: no command specified")
+    return args
+
+
+def replace_or_append_env(defaults: Sequence[str], overrides: Sequence[str]) -> list[str]:
+    """docker's ReplaceOrAppendEnvValues: override by key in place, "K" alone unsets K."""
+    out: list[str | None] = list(defaults)
+    index = {e.partition("=")[0]: i for i, e in enumerate(defaults)}
+    for value in overrides:
+        key, eq, _ = value.partition("=")
+        if key in index:
+            out[index[key]] = value if eq else None
+        elif eq:
+            out.append(value)
+    return [e for e in out if e is not None]
+
+
+def build_env(image_env: Sequence[str], user_env: Sequence[str], *, hostname: str, tty: bool,
+              home: str) -> list[str]:
+    """The container's environment in docker's order."""
+    user_keys = {e.partition("=")[0] for e in user_env}
+    merged = [*user_env, *(e for e in image_env if e.partition("=")[0] not in user_keys)]
+    base = [DEFAULT_PATH, f"HOSTNAME={hostname}", *(["TERM=xterm"] if tty else [])]
+    env = replace_or_append_env(base, merged)
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+    return env
+
+
+# ---------------------------------------------------------------- users
+def _entries(path: Path) -> list[list[str]]:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def _lookup(rows: list[list[str]], key: str, min_fields: int) -> list[str] | None:
+    for row in rows:
+        if len(row) >= min_fields and (row[0] == key or (key.isdigit() and row[2] == key)):
+            return row
+    return None
+
+
+def resolve_user(rootfs: Path, spec: str) -> ResolvedUser:
+    """Resolve "name", "uid", "uid:gid", "name:group" against the rootfs's passwd/group files."""
+    user_part, _, group_part = (spec or "0").partition(":")
+    user_part = user_part or "0"
+    passwd = _lookup(_entries(rootfs / "etc/passwd"), user_part, 7)
+    if passwd is None and not user_part.isdigit():
+        raise InvalidOption(f"unable to find user {user_part}: no matching entries in passwd file")
+    uid = int(passwd[2]) if passwd else int(user_part)
+    gid = int(passwd[3]) if passwd else 0
+    home = passwd[5] if passwd and passwd[5] else "/"
+    groups = _entries(rootfs / "etc/group")
+    if group_part:
+        group = _lookup(groups, group_part, 3)
+        if group is None and not group_part.isdigit():
+            raise InvalidOption(f"unable to find group {group_part}: no matching entries in group file")
+        return ResolvedUser(uid=uid, gid=int(group[2]) if group else int(group_part), home=home)
+    name = passwd[0] if passwd else None
+    extra = [int(g[2]) for g in groups if len(g) >= 4 and name and name in g[3].split(",")
+             and g[2].isdigit() and int(g[2]) != gid]
+    return ResolvedUser(uid=uid, gid=gid, additional_gids=tuple(dict.fromkeys(extra)), home=home)
+
+
+# ---------------------------------------------------------------- security
+def _cap_name(name: str) -> str:
+    upper = name.upper()
+    full = upper if upper.startswith("CAP_") or upper == "ALL" else "CAP_" + upper
+    if full != "ALL" and full not in ALL_CAPS:
+        raise InvalidOption(f"create container: unknown capability: {name!r}")
+    return full
+
+
+def resolve_capabilities(opts: RunOptions, host: HostFacts) -> tuple[str, ...]:
+    """docker's TweakCapabilities over the default 14 (or all when privileged), clamped to the host."""
+    adds = {_cap_name(c) for c in opts.cap_add}
+    drops = {_cap_name(c) for c in opts.cap_drop}
+    if opts.privileged or "ALL" in adds:
+        caps = set(ALL_CAPS) - drops
+    elif "ALL" in drops:
+        caps = adds - {"ALL"}
+    else:
+        caps = (set(DEFAULT_CAPS) | adds) - drops
+    if host.bounding_caps is not None:
+        caps &= host.bounding_caps
+    return tuple(c for c in ALL_CAPS if c in caps)
+
+
+def _rlimit_key(name: str) -> str:
+    key = name.upper()
+    key = key if key.startswith("RLIMIT_") else "RLIMIT_" + key
+    if not hasattr(resource, key):
+        raise InvalidOption(f"create container: unknown ulimit {name!r}")
+    return key
+
+
+def resolve_rlimits(opts: RunOptions, host: HostFacts) -> tuple[Rlimit, ...]:
+    """Default + requested rlimits, each clamped to the caller's current hard limit."""
+    wanted = dict(DEFAULT_RLIMITS)
+    wanted.update({_rlimit_key(k): v for k, v in opts.ulimits.items()})
+    out = []
+    for key, (soft, hard) in sorted(wanted.items()):
+        cap = host.hard_limits.get(key, -1)
+        if cap >= 0 and (hard > cap or soft > cap):
+            log.debug("clamping rlimit name=%s wanted=%d:%d hard=%d", key, soft, hard, cap)
+            soft, hard = min(soft, cap), min(hard, cap)
+        out.append(Rlimit(type=key, soft=_oci_limit(soft), hard=_oci_limit(hard)))
+    return tuple(out)
+
+
+def _oci_limit(value: int) -> int:
+    return RLIM_INFINITY_OCI if value < 0 else value
+
+
+# ---------------------------------------------------------------- mounts
+def default_mounts(opts: RunOptions, etc_files: Path) -> list[Mount]:
+    ro = () if opts.privileged else ("ro",)
+    mounts = [
+        Mount(destination="/proc", type="proc", source="proc", options=("nosuid", "noexec", "nodev")),
+        Mount(destination="/dev", type="tmpfs", source="tmpfs",
+              options=("nosuid", "strictatime", "mode=755", "size=65536k")),
+        Mount(destination="/dev/pts", type="devpts", source="devpts",
+              options=("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")),
+        Mount(destination="/sys", type="sysfs", source="sysfs", options=("nosuid", "noexec", "nodev", *ro)),
+        Mount(destination="/sys/fs/cgroup", type="cgroup", source="cgroup",
+              options=("nosuid", "noexec", "nodev", "relatime", *ro)),
+        Mount(destination="/dev/mqueue", type="mqueue", source="mqueue",
+              options=("nosuid", "noexec", "nodev")),
+        Mount(destination="/dev/shm", type="tmpfs", source="shm",
+              options=("nosuid", "noexec", "nodev", "mode=1777", f"size={opts.shm_size}")),
+    ]
+    for name in ("hostname", "hosts", "resolv.conf"):
+        mounts.append(Mount(destination=f"/etc/{name}", type="bind", source=str(etc_files / name),
+                            options=("rbind", "rprivate")))
+    return mounts
+
+
+def user_mount(spec: MountSpec) -> Mount:
+    """The OCI mount for one ``MountSpec``; ``InvalidOption`` when it cannot work."""
+    if not spec.destination.startswith("/"):
+        raise InvalidOption(f"invalid mount config: destination {spec.destination!r} is not absolute")
+    mode = "ro" if spec.read_only else "rw"
+    if spec.kind == "tmpfs":
+        base = ("nosuid", "nodev") + (() if "exec" in spec.options else ("noexec",))
+        return Mount(destination=spec.destination, type="tmpfs", source="tmpfs",
+                     options=(*base, mode, *(o for o in spec.options if o != "exec")))
+    if not spec.source or not os.path.isabs(spec.source):
+        raise InvalidOption(f"invalid mount config for type {spec.kind!r}: source must be an absolute path")
+    if not os.path.exists(spec.source):
+        raise InvalidOption(f"invalid mount config for type {spec.kind!r}: "
+                            f"bind source path does not exist: {spec.source}")
+    return Mount(destination=spec.destination, type="bind", source=spec.source,
+                 options=("rbind", "rprivate", mode, *spec.options))
+
+
+def merge_mounts(defaults: Sequence[Mount], user: Sequence[Mount]) -> tuple[Mount, ...]:
+    """User mounts replace defaults at the same destination; parents mount before children."""
+    taken = {m.destination.rstrip("/") for m in user}
+    kept = [m for m in defaults if m.destination not in taken]
+    ordered = sorted(user, key=lambda m: len([p for p in m.destination.split("/") if p]))
+    return (*kept, *ordered)
+
+
+# ---------------------------------------------------------------- linux
+def resolve_resources(opts: RunOptions, host: HostFacts) -> Resources:
+    memory = cpu = pids = None
+    if opts.memory is not None:
+        memory = Memory(limit=opts.memory, swap=opts.memory if host.swap_accounting else None)
+    if opts.cpus is not None:
+        if opts.cpus <= 0:
+            raise InvalidOption(f"create container: invalid cpus value {opts.cpus}")
+        cpu = Cpu(quota=max(1000, round(opts.cpus * CPU_PERIOD)), period=CPU_PERIOD)
+    if opts.pids_limit is not None and opts.pids_limit > 0:
+        pids = Pids(limit=opts.pids_limit)
+    devices = (DeviceRule(allow=True, access="rwm"),) if opts.privileged else DEFAULT_DEVICES
+    return Resources(devices=devices, memory=memory, cpu=cpu, pids=pids)
+
+
+def build_linux(opts: RunOptions, host: HostFacts, container_id: str) -> Linux:
+    kinds = ["pid", "ipc", "uts", "mount"] + ([] if opts.network == "host" else ["network"])
+    resources: Resources | None = resolve_resources(opts, host)
+    if not host.cgroups_usable:
+        if opts.memory is not None or opts.cpus is not None or opts.pids_limit:
+            log.warning("cgroups unusable on this host: ignoring memory/cpus/pids limits id=%s", container_id)
+        resources = None
+    parent = "/" + (opts.cgroup_parent or "lamina").strip("/")
+    return Linux(namespaces=tuple(Namespace(type=k) for k in kinds), resources=resources,
+                 cgroups_path=f"{parent}/{container_id}" if host.cgroups_usable else None,
+                 masked_paths=() if opts.privileged else MASKED_PATHS,
+                 readonly_paths=() if opts.privileged else READONLY_PATHS)
+
+
+# ---------------------------------------------------------------- the whole config
+def resolve_hostname(opts: RunOptions, container_id: str, host: HostFacts | None = None) -> str:
+    """``opts.hostname``, else the host's name with host networking, else the short id."""
+    if opts.hostname:
+        return opts.hostname
+    if opts.network == "host":
+        return (host or probe_host()).hostname
+    return container_id[:12]
+
+
+def resolve_workdir(image_config: Mapping[str, Any], opts: RunOptions) -> str:
+    cwd = opts.workdir or image_config.get("WorkingDir") or "/"
+    if not cwd.startswith("/"):
+        raise InvalidOption(f"the working directory {cwd!r} is invalid, it needs to be an absolute path")
+    return str(cwd)
+
+
+def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, rootfs: Path, *,
+                         container_id: str, etc_files: Path, host: HostFacts | None = None) -> dict[str, Any]:
+    """config.json for a bundle whose root is *rootfs* (absolute) and whose /etc files are in *etc_files*.
+
+    *image_config* is the image config's ``config`` object (Env, Cmd, Entrypoint,
+    WorkingDir, User, …; may be empty). Raises ``InvalidOption`` for a bad user,
+    workdir, mount, capability or ulimit, or when no command is left.
+    """
+    host = host or probe_host()
+    hostname = resolve_hostname(opts, container_id, host)
+    user = resolve_user(rootfs, opts.user if opts.user is not None else image_config.get("User") or "")
+    env = build_env(list(image_config.get("Env") or []), list(opts.env), hostname=hostname,
+                    tty=opts.tty, home=user.home)
+    caps = resolve_capabilities(opts, host)
+    process = Process(
+        args=tuple(resolve_args(image_config, opts)), env=tuple(env), cwd=resolve_workdir(image_config, opts),
+        user=User(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids), terminal=opts.tty,
+        rlimits=resolve_rlimits(opts, host),
+        capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
+        no_new_privileges=opts.no_new_privileges, oom_score_adj=opts.oom_score_adj)
+    mounts = merge_mounts(default_mounts(opts, etc_files), [user_mount(m) for m in opts.mounts])
+    config = RuntimeConfig(process=process, root=Root(path=str(rootfs), readonly=opts.read_only),
+                           hostname=hostname, mounts=mounts, linux=build_linux(opts, host, container_id))
+    return config.to_dict()
+
+
+# ---------------------------------------------------------------- /etc files
+def _filtered_resolv(text: str) -> str:
+    """docker's FilterResolvDNS: drop localhost nameservers; fall back to public DNS."""
+    lines = [ln for ln in text.splitlines()
+             if not (ln.split()[:1] == ["nameserver"] and _is_local(ln.split()[1:2]))]
+    out = "".join(ln + "\n" for ln in lines)
+    if not any(ln.split()[:1] == ["nameserver"] for ln in lines):
+        out += FALLBACK_DNS
+    return out
+
+
+def _is_local(addr: list[str]) -> bool:
+    return bool(addr) and (addr[0].startswith("127.") or addr[0] == "::1")
+
+
+def write_etc_files(directory: Path, hostname: str, network: Network, *,
+                    host_etc: Path = Path("/etc")) -> None:
+    """Write hostname, hosts and resolv.conf for a container into *directory* (created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def host_file(name: str) -> str:
+        try:
+            return (host_etc / name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    (directory / "hostname").write_text(f"{hostname}\n")
+    if network == "host":
+        hosts, resolv = host_file("hosts") or HOSTS_DEFAULT, host_file("resolv.conf")
+    else:
+        hosts, resolv = HOSTS_DEFAULT, _filtered_resolv(host_file("resolv.conf"))
+    (directory / "hosts").write_text(hosts)
+    (directory / "resolv.conf").write_text(resolv)

@@ -1,0 +1,215 @@
+"""ContainerStore: one directory per container, a name index with uniqueness, and per-container locks.
+
+Must not start processes, mount layers or talk to the runtime: it only reads and writes
+records. On-disk layout under ``<root>/containers/``::
+
+    names/<name>            holds the container id; created with O_EXCL, so names are unique
+    <id>/incomplete         written first by ``reserve`` and removed last by ``commit``:
+                            a record that still has it (and whose lock is free) is a
+                            crashed creation and is removed by reconciliation
+    <id>/config.json        the ``Container`` (atomic, written once)
+    <id>/state.json         the ``ContainerState`` (atomic, rewritten on every transition)
+    <id>/lock               per-container flock (lock order: containers.lock, then this)
+    <id>/monitor.lock       held for as long as a process (monitor or foreground CLI) waits
+                            for the container's init: free while "running" means nobody watches
+    <id>/bundle/            the OCI bundle: config.json + etc/{hostname,hosts,resolv.conf}
+    <id>/container.log      json-file logs (one JSON object per line)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from lamina._internal.fsops import atomic_write, move_to_trash, rmtree
+from lamina._internal.locking import FileLock, try_lock
+from lamina.container.model import Container, ContainerState
+from lamina.errors import ContainerNotFound, InvalidArgument, InvalidOption, NameInUse, StoreCorrupted
+
+log = logging.getLogger(__name__)
+
+_ID = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def validate_name(name: str) -> str:
+    """docker's rule for container names (a leading "/" is accepted and dropped)."""
+    bare = name.removeprefix("/")
+    if not _NAME.fullmatch(bare) or len(bare) > 255:
+        raise InvalidOption(f'invalid container name "{name}", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+    return bare
+
+
+class ContainerStore:
+    """Container records under ``<root>`` (the ``containers`` directory)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.names = self.root / "names"
+
+    # ------------------------------------------------------------ paths
+    def dir(self, container_id: str) -> Path:
+        if not _ID.fullmatch(container_id):
+            raise InvalidArgument(f"invalid container id {container_id!r}")
+        return self.root / container_id
+
+    def bundle(self, container_id: str) -> Path:
+        return self.dir(container_id) / "bundle"
+
+    def log_path(self, container_id: str) -> Path:
+        return self.dir(container_id) / "container.log"
+
+    def lock(self, container_id: str, timeout: float | None = 60.0) -> FileLock:
+        return FileLock(self.dir(container_id) / "lock", timeout=timeout)
+
+    def monitor_lock_path(self, container_id: str) -> Path:
+        return self.dir(container_id) / "monitor.lock"
+
+    def watched(self, container_id: str) -> bool:
+        """True when a monitor or a foreground CLI holds the container's monitor lock."""
+        held = try_lock(self.monitor_lock_path(container_id))
+        if held is None:
+            return True
+        held.release()
+        return False
+
+    # ------------------------------------------------------------ creation
+    def reserve(self, container_id: str, name: str) -> FileLock:
+        """Make the record's directory (marked incomplete), claim *name*, and return its held lock.
+
+        The directory is built as ``.new-<id>`` with the lock taken before it is renamed into
+        place, so reconciliation never sees an unlocked incomplete record that is still being
+        created. Raises ``NameInUse``; the caller releases the lock after ``commit``.
+        """
+        final = self.dir(container_id)
+        staging = self.root / f".new-{container_id}"
+        staging.mkdir(parents=True)
+        lock = FileLock(staging / "lock", timeout=0)
+        lock.acquire()
+        try:
+            atomic_write(staging / "incomplete", b"")
+            self._claim(name, container_id)
+            os.rename(staging, final)
+        except BaseException:
+            lock.release()
+            rmtree(staging)
+            raise
+        return lock
+
+    def stale_staging(self) -> list[Path]:
+        """``.new-*`` directories whose creator died before renaming them (lock free)."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for path in self.root.glob(".new-*"):
+            held = try_lock(path / "lock")
+            if held is not None:
+                held.release()
+                out.append(path)
+        return out
+
+    def _claim(self, name: str, container_id: str) -> None:
+        self.names.mkdir(parents=True, exist_ok=True)
+        entry = self.names / name
+        for _ in range(2):
+            try:
+                fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                holder = self._name_holder(name)
+                if holder is not None and (self.root / holder).is_dir():
+                    raise NameInUse(f"/{name}", f'container "{holder}". You have to remove '
+                                    "(or rename) that container to be able to reuse that name") from None
+                entry.unlink(missing_ok=True)  # a stale claim left by a crash
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(container_id)
+            return
+        raise NameInUse(f"/{name}", "another container")
+
+    def _name_holder(self, name: str) -> str | None:
+        try:
+            return (self.names / name).read_text().strip() or None
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def commit(self, container: Container, state: ContainerState) -> None:
+        """Write config.json and state.json, then clear the incomplete marker (last)."""
+        path = self.dir(container.id)
+        atomic_write(path / "config.json", json.dumps(container.to_json()).encode())
+        self.save_state(container.id, state)
+        (path / "incomplete").unlink(missing_ok=True)
+
+    def incomplete(self, container_id: str) -> bool:
+        return (self.dir(container_id) / "incomplete").exists()
+
+    # ------------------------------------------------------------ reading
+    def ids(self) -> list[str]:
+        """Every record directory (complete or not)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if _ID.fullmatch(p.name))
+
+    def load(self, container_id: str) -> Container:
+        try:
+            data = json.loads((self.dir(container_id) / "config.json").read_text())
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        except ValueError as exc:
+            raise StoreCorrupted(f"read container {container_id}: {exc}") from exc
+        return Container.from_json(data)
+
+    def state(self, container_id: str) -> ContainerState:
+        try:
+            return ContainerState.from_json(json.loads((self.dir(container_id) / "state.json").read_text()))
+        except FileNotFoundError:
+            return ContainerState()
+        except ValueError as exc:
+            raise StoreCorrupted(f"read container state {container_id}: {exc}") from exc
+
+    def save_state(self, container_id: str, state: ContainerState) -> None:
+        atomic_write(self.dir(container_id) / "state.json", json.dumps(state.to_json()).encode())
+
+    def list(self) -> list[Container]:
+        out = []
+        for cid in self.ids():
+            if self.incomplete(cid):
+                continue
+            with contextlib.suppress(ContainerNotFound, StoreCorrupted):
+                out.append(self.load(cid))
+        return out
+
+    def resolve(self, name_or_id: str) -> Container:
+        """By full id, exact name ("/name" too) or unique id prefix; ``ContainerNotFound``."""
+        key = name_or_id.removeprefix("/")
+        if _ID.fullmatch(key) and (self.root / key / "config.json").exists():
+            return self.load(key)
+        holder = self._name_holder(key) if _NAME.fullmatch(key) else None
+        if holder and (self.root / holder / "config.json").exists() and not self.incomplete(holder):
+            return self.load(holder)
+        if re.fullmatch(r"[0-9a-f]{1,63}", key):
+            matches = [c for c in self.ids() if c.startswith(key) and not self.incomplete(c)]
+            if len(matches) > 1:
+                raise InvalidArgument(f"multiple containers found with provided prefix: {key}")
+            if matches:
+                return self.load(matches[0])
+        raise ContainerNotFound(name_or_id)
+
+    # ------------------------------------------------------------ removal
+    def delete(self, container_id: str, name: str | None) -> None:
+        """Release the name (if still ours) and remove the record directory. Idempotent."""
+        if name and self._name_holder(name) == container_id:
+            (self.names / name).unlink(missing_ok=True)
+        path = self.dir(container_id)
+        if path.exists():
+            rmtree(move_to_trash(path, self.root / ".trash"))
+
+    @contextlib.contextmanager
+    def store_lock(self) -> Iterator[None]:
+        """The container-store lock (order: after the layer store, before any container lock)."""
+        with FileLock(self.root / ".lock"):
+            yield

@@ -1,0 +1,289 @@
+"""ContainerService: the container use cases the CLI calls, wired to the image store and driver.
+
+Must not print or exit. Resolves image names (``ImageNotFound`` → exit 125), turns the
+CLI's options into a ``CreateRequest`` for ``lamina.container.manager``, and owns the
+use cases that span images and containers: ``commit`` (the rw layer's diff becomes a new
+image layer) and docker's ``inspect`` shape. Opening the service reconciles records
+with reality (crashed creations, dead containers nobody watched).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from lamina.container.manager import ContainerManager, CreateRequest
+from lamina.container.model import Container, ContainerState, State
+from lamina.container.monitor import Attach
+from lamina.container.ocispec import RunOptions
+from lamina.container.store import ContainerStore
+from lamina.container.volumes import VolumeRequest
+
+if TYPE_CHECKING:
+    from lamina.container.logs import LogEntry
+    from lamina.engine.engine import Engine
+    from lamina.image.store import Image
+    from lamina.layer.changes import Change
+    from lamina.runtime.base import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerSpec:
+    """What ``create``/``run`` were asked for, before the image is resolved."""
+
+    image: str
+    options: RunOptions
+    volumes: Sequence[VolumeRequest] = ()
+    name: str | None = None
+    auto_remove: bool = False
+    interactive: bool = False
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+
+
+class ContainerService:
+    """Container use cases over one open Engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        config = engine.config
+        self.manager = ContainerManager(
+            store=ContainerStore(engine.root / "containers"), volumes=engine.volumes,
+            driver=lambda: engine.driver, runtime=self._make_runtime, root=engine.root,
+            run_dir=config.run_dir, driver_name=engine.driver_name, runtime_binary=config.runtime)
+        self.manager.reconcile()
+
+    def _make_runtime(self) -> Runtime:
+        from lamina.runtime.crun import CrunRuntime
+        return CrunRuntime(self.engine.config.runtime, state_root=self.engine.config.run_dir / "crun")
+
+    @property
+    def store(self) -> ContainerStore:
+        return self.manager.store
+
+    # ------------------------------------------------------------ lifecycle
+    def _request(self, spec: ContainerSpec) -> CreateRequest:
+        image = self.engine.images.resolve(spec.image)
+        store = self.engine.image_store
+        config = store.config(image)
+        layers = store.layer_stack(image)
+        return CreateRequest(image_id=str(image.id), image_name=spec.image,
+                             image_config=config.get("config") or {},
+                             parent_layer_id=layers[-1].layer_id if layers else None,
+                             options=spec.options, volumes=spec.volumes, name=spec.name,
+                             auto_remove=spec.auto_remove, interactive=spec.interactive,
+                             stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout)
+
+    def create(self, spec: ContainerSpec) -> Container:
+        """``ImageNotFound``, ``NameInUse``, ``InvalidOption``; nothing is left behind on error."""
+        return self.manager.create(self._request(spec))
+
+    def run(self, spec: ContainerSpec, *, attach: Attach | None) -> tuple[Container, int]:
+        """create + start: attached returns the exit status, detached 0 once the container runs."""
+        return self.manager.run(self._request(spec), attach=attach)
+
+    def start(self, name: str, *, attach: Attach | None = None) -> int:
+        return self.manager.start(name, attach=attach)
+
+    def stop(self, name: str, timeout: float | None = None) -> Container:
+        return self.manager.stop(name, timeout)
+
+    def kill(self, name: str, signal: str = "SIGKILL") -> Container:
+        return self.manager.kill(name, signal)
+
+    def restart(self, name: str, timeout: float | None = None) -> Container:
+        return self.manager.restart(name, timeout)
+
+    def wait(self, name: str) -> int:
+        return self.manager.wait(name)
+
+    def remove(self, name: str, *, force: bool = False, volumes: bool = False) -> Container:
+        return self.manager.remove(name, force=force, volumes=volumes)
+
+    def exec(self, name: str, args: Sequence[str], **kwargs: Any) -> int:
+        return self.manager.exec(name, args, **kwargs)
+
+    def top(self, name: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
+        return self.manager.top(name, ps_args)
+
+    # ------------------------------------------------------------ reading
+    def get(self, name: str) -> tuple[Container, ContainerState]:
+        return self.manager.get(name)
+
+    def list(self) -> list[tuple[Container, ContainerState]]:
+        items = self.manager.list()
+        return sorted(items, key=lambda cs: cs[0].created, reverse=True)
+
+    def size(self, container: Container) -> int:
+        """Bytes in the rw layer (docker's SizeRw)."""
+        return self.engine.driver.diff_size(container.layer_id, self.manager.diff_parent(container))
+
+    def image_size(self, container: Container) -> int:
+        from lamina.digest import Digest
+        from lamina.errors import ImageNotFound
+        try:
+            return self.engine.image_store.get(Digest.parse(container.image_id)).size
+        except ImageNotFound:
+            return 0
+
+    def logs(self, name: str, *, tail: int | None = None, follow: bool = False) -> Iterator[LogEntry]:
+        from lamina.container.logs import follow_logs, read_logs
+        container, _ = self.get(name)
+        path = self.store.log_path(container.id)
+        if not follow:
+            return iter(read_logs(path, tail=tail))
+
+        def running() -> bool:
+            return self.store.state(container.id).running and container.id in self.store.ids()
+        return follow_logs(path, tail=tail, running=running)
+
+    def user_of_image(self, image: Image) -> str | None:
+        for container in self.store.list():
+            if container.image_id == str(image.id):
+                return container.name
+        return None
+
+    def volume_users(self) -> dict[str, list[str]]:
+        """volume name → names of the containers that mount it."""
+        users: dict[str, list[str]] = {}
+        for container in self.store.list():
+            for mount in container.mounts:
+                if mount.type == "volume":
+                    users.setdefault(mount.name, []).append(container.name)
+        return users
+
+    # ------------------------------------------------------------ copy-on-write made visible
+    def diff(self, name: str) -> list[Change]:
+        from lamina.layer.changes import sort_changes
+        container, _ = self.get(name)
+        changes = self.engine.driver.changes(container.layer_id, self.manager.diff_parent(container))
+        return sort_changes(list(changes))
+
+    def export(self, name: str, out: BinaryIO) -> None:
+        from lamina.layer.tarwriter import write_tree
+        container, _ = self.get(name)
+        with self.manager.mounted(container) as rootfs:
+            write_tree(rootfs, out)
+
+    def copy_from(self, name: str, path: str, dest: str | BinaryIO) -> None:
+        from lamina.container.copy import copy_out
+        container, _ = self.get(name)
+        with self.manager.mounted(container) as rootfs:
+            copy_out(rootfs, path, dest)
+
+    def copy_to(self, name: str, source: str | BinaryIO, path: str) -> None:
+        from lamina.container.copy import copy_in
+        container, _ = self.get(name)
+        with self.manager.mounted(container) as rootfs:
+            copy_in(rootfs, source, path)
+
+    def commit(self, name: str, reference: str | None = None, *, changes: Sequence[str] = (),
+               message: str | None = None, author: str | None = None) -> Image:
+        """A new image: the container's image plus one layer holding exactly the rw layer's changes."""
+        from lamina.digest import Digest
+        from lamina.image import mutate
+        from lamina.reference import Reference
+        from lamina.spec.codec import canonical_json
+        container, _ = self.get(name)
+        tags = [str(Reference.parse(reference))] if reference else []
+        store = self.engine.image_store
+        image = store.get(Digest.parse(container.image_id))
+        layers = store.layer_stack(image)
+        with tempfile.TemporaryFile(dir=self.engine.root) as tmp:
+            self.engine.driver.diff(container.layer_id, self.manager.diff_parent(container), tmp,
+                                    epoch=self.engine.source_date_epoch)
+            tmp.seek(0)
+            layer = self.engine.images.store_layer(tmp, layers[-1] if layers else None)
+        config = store.config(image)
+        config["config"] = _committed_config(container, config.get("config") or {})
+        created = mutate.timestamp(self.engine.source_date_epoch)
+        config = mutate.append_layer(config, layer.diff_id, created=created, created_by=container.command,
+                                     comment=message, author=author)
+        config = mutate.apply_changes(config, changes)
+        return store.add(canonical_json(config), [*layers, layer], tags=tags)
+
+    # ------------------------------------------------------------ inspect
+    def inspect(self, name: str, *, size: bool = False) -> dict[str, Any]:
+        """docker's ``container inspect`` shape."""
+        container, state = self.get(name)
+        data = {
+            "Id": container.id, "Created": container.created, "Path": container.path,
+            "Args": list(container.args), "State": _state_json(state), "Image": container.image_id,
+            "ResolvConfPath": str(self.store.bundle(container.id) / "etc" / "resolv.conf"),
+            "HostnamePath": str(self.store.bundle(container.id) / "etc" / "hostname"),
+            "HostsPath": str(self.store.bundle(container.id) / "etc" / "hosts"),
+            "LogPath": str(self.store.log_path(container.id)), "Name": "/" + container.name,
+            "RestartCount": state.restart_count, "Driver": self.engine.driver_name(),
+            "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+            "HostConfig": _host_config(container), "GraphDriver": self._graph_driver(container),
+            "Mounts": [m.to_inspect() for m in container.mounts], "Config": _config_json(container),
+            "NetworkSettings": {"Networks": {}},
+        }
+        if size:
+            rw = self.size(container)
+            data["SizeRw"] = rw
+            data["SizeRootFs"] = rw + self.image_size(container)
+        return data
+
+    def _graph_driver(self, container: Container) -> dict[str, Any]:
+        driver = self.engine.driver
+        data = driver.metadata(container.layer_id) if driver.exists(container.layer_id) else None
+        return {"Name": driver.name, "Data": data}
+
+
+def _committed_config(container: Container, image_config: dict[str, Any]) -> dict[str, Any]:
+    """docker commit keeps the container's command and environment in the new image."""
+    out = dict(image_config)
+    opts = container.options
+    if opts.get("entrypoint") is not None:
+        out["Entrypoint"] = list(opts["entrypoint"]) or None
+    if opts.get("args"):
+        out["Cmd"] = list(opts["args"])
+    env = [e for e in container.env if not e.startswith("HOSTNAME=")]
+    if env:
+        out["Env"] = env
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _state_json(state: ContainerState) -> dict[str, Any]:
+    zero = "0001-01-01T00:00:00Z"
+    return {"Status": state.status.value, "Running": state.status in (State.RUNNING, State.PAUSED),
+            "Paused": state.status is State.PAUSED, "Restarting": state.status is State.RESTARTING,
+            "OOMKilled": state.oom_killed, "Dead": state.status is State.DEAD, "Pid": state.pid,
+            "ExitCode": state.exit_code, "Error": state.error, "StartedAt": state.started_at or zero,
+            "FinishedAt": state.finished_at or zero}
+
+
+def _host_config(container: Container) -> dict[str, Any]:
+    opts = container.options
+    binds = [f"{m.source}:{m.destination}{':ro' if m.read_only else ''}"
+             for m in container.mounts if m.type == "bind"]
+    cpus = opts.get("cpus")
+    return {"Binds": binds or None, "NetworkMode": {"private": "none", "host": "host"}.get(
+                str(opts.get("network")), "none") if opts.get("network") != "private" else "default",
+            "AutoRemove": container.auto_remove, "Privileged": bool(opts.get("privileged")),
+            "ReadonlyRootfs": bool(opts.get("read_only")), "Memory": opts.get("memory") or 0,
+            "NanoCpus": int(cpus * 1e9) if cpus else 0, "PidsLimit": opts.get("pids_limit"),
+            "CapAdd": opts.get("cap_add") or None, "CapDrop": opts.get("cap_drop") or None,
+            "ShmSize": opts.get("shm_size", 0), "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
+
+
+def _config_json(container: Container) -> dict[str, Any]:
+    opts = container.options
+    image_config = container.image_config
+    cmd = list(opts.get("args") or []) or image_config.get("Cmd")
+    entrypoint = opts.get("entrypoint")
+    return {"Hostname": container.hostname, "Domainname": "", "User": opts.get("user") or
+            image_config.get("User", ""), "AttachStdin": container.interactive,
+            "Tty": container.tty, "OpenStdin": container.interactive, "StdinOnce": container.interactive,
+            "Env": list(container.env), "Cmd": cmd,
+            "Image": container.image_name, "Volumes": image_config.get("Volumes"),
+            "WorkingDir": opts.get("workdir") or image_config.get("WorkingDir", ""),
+            "Entrypoint": (list(entrypoint) or None) if entrypoint is not None else image_config.get("Entrypoint"),
+            "Labels": image_config.get("Labels") or {}, "StopSignal": container.stop_signal,
+            "StopTimeout": container.stop_timeout}

@@ -1,0 +1,218 @@
+"""Layer compression: sniff gzip/zstd/plain, stream-decompress, and compress while hashing.
+
+Must not know about tar entries, the store or registries: bytes in, bytes out.
+
+``CompressingWriter`` computes, in one pass, the DiffID (sha256 of the
+uncompressed bytes) and the blob digest (sha256 of the compressed bytes).
+Output is deterministic: gzip has mtime 0, no file name, OS 255, and the
+threaded isal compressor always receives fixed-size blocks (its output depends
+on block boundaries, never on the thread count or on how callers chunk their
+writes); zstd runs single-threaded with no content size in the frame header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from typing import IO, BinaryIO, Literal, cast
+
+from lamina.digest import Digest
+from lamina.errors import InvalidArgument
+
+Compression = Literal["gzip", "zstd", "none"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+CHUNK = 1 << 20
+#: Block size fed to the threaded gzip compressor. Changing it changes every gzip digest.
+GZIP_BLOCK = 1 << 20
+DEFAULT_LEVEL: dict[Compression, int] = {"gzip": 1, "zstd": 3, "none": 0}
+
+
+def sniff(head: bytes) -> Compression:
+    """Name the compression of a stream from its first bytes (4 are enough)."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that returns *head* first, then the rest of *stream*."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def _peek_head(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
+    """The first bytes of *stream* and a stream that still yields them."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        head = cast(bytes, peek(8))
+        if len(head) >= 4:
+            return head, stream
+    head = stream.read(8)
+    return head, cast(BinaryIO, io.BufferedReader(_Prefixed(head, stream), CHUNK))
+
+
+def open_decompressed(stream: BinaryIO) -> BinaryIO:
+    """Wrap *stream* so reads yield the uncompressed bytes, sniffing gzip/zstd/plain.
+
+    The caller keeps owning *stream*; closing the returned object does not close it.
+    Corrupt compressed data surfaces as an exception from ``read``.
+    """
+    head, stream = _peek_head(stream)
+    kind = sniff(head)
+    if kind == "gzip":
+        from isal import igzip
+
+        return cast(BinaryIO, igzip.IGzipFile(fileobj=stream, mode="rb"))  # type: ignore[no-untyped-call]
+    if kind == "zstd":
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True,
+                                                            closefd=False)
+        return cast(BinaryIO, io.BufferedReader(reader, CHUNK))
+    return stream
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerDigests:
+    """What compressing a layer produced: ids and sizes of both forms."""
+
+    diff_id: Digest          # sha256 of the uncompressed tar
+    digest: Digest           # sha256 of the bytes written to the target (the blob)
+    size: int                # bytes written to the target
+    uncompressed_size: int   # bytes of the uncompressed tar
+
+
+class _HashingSink:
+    """File-like sink that hashes and counts what passes to *target*."""
+
+    def __init__(self, target: BinaryIO) -> None:
+        self.target = target
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        self.target.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+class CompressingWriter:
+    """Compress to *target* while hashing both sides; ``finish()`` returns the LayerDigests.
+
+    ``write`` accepts any chunking; the output bytes depend only on the input bytes,
+    the compression and the level. The target is flushed but never closed.
+    Levels: gzip 0–3 (isal; default 1), zstd 1–22 (default 3); ignored for "none".
+    ``threads`` (gzip only) changes speed, never the output.
+    """
+
+    def __init__(self, target: BinaryIO, compression: Compression = "gzip", *,
+                 level: int | None = None, threads: int | None = None) -> None:
+        if compression not in DEFAULT_LEVEL:
+            raise InvalidArgument(f"compress layer: unknown compression {compression!r}")
+        self.compression: Compression = compression
+        self.level = DEFAULT_LEVEL[compression] if level is None else level
+        self._sink = _HashingSink(target)
+        self._plain = hashlib.sha256()
+        self._plain_size = 0
+        self._pending = bytearray()
+        self._result: LayerDigests | None = None
+        self._encoder = self._open_encoder(threads)
+
+    def _open_encoder(self, threads: int | None) -> BinaryIO | None:
+        if self.compression == "gzip":
+            from isal import igzip_threaded
+
+            if not 0 <= self.level <= 3:
+                raise InvalidArgument(f"compress layer: gzip level {self.level} not in 0..3")
+            count = threads if threads is not None else min(4, os.cpu_count() or 1)
+            return cast(BinaryIO, igzip_threaded.open(  # type: ignore[no-untyped-call]
+                self._sink, "wb", compresslevel=self.level, threads=max(1, count), block_size=GZIP_BLOCK))
+        if self.compression == "zstd":
+            import zstandard
+
+            cctx = zstandard.ZstdCompressor(level=self.level, write_content_size=False)
+            return cast(BinaryIO, cctx.stream_writer(cast(IO[bytes], self._sink), closefd=False))
+        return None
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._result is not None:
+            raise ValueError("write to a finished CompressingWriter")
+        self._plain.update(data)
+        n = len(data)
+        self._plain_size += n
+        if self._encoder is None:
+            self._sink.write(data)
+        elif self.compression == "gzip":
+            self._feed_gzip(data)
+        else:
+            self._encoder.write(data)
+        return n
+
+    def _feed_gzip(self, data: bytes | bytearray | memoryview) -> None:
+        # Whole GZIP_BLOCK-sized writes only: block boundaries decide the output bytes.
+        assert self._encoder is not None
+        self._pending += data
+        if len(self._pending) < GZIP_BLOCK:
+            return
+        view = memoryview(self._pending)
+        whole = len(view) - len(view) % GZIP_BLOCK
+        for start in range(0, whole, GZIP_BLOCK):
+            self._encoder.write(bytes(view[start:start + GZIP_BLOCK]))
+        view.release()
+        del self._pending[:whole]
+
+    def finish(self) -> LayerDigests:
+        """Flush everything, close the encoder (not the target) and return the digests. Idempotent."""
+        if self._result is None:
+            if self._encoder is not None:
+                if self._pending:
+                    self._encoder.write(bytes(self._pending))
+                    self._pending.clear()
+                self._encoder.close()
+            self._sink.flush()
+            self._result = LayerDigests(
+                diff_id=Digest("sha256", self._plain.hexdigest()),
+                digest=Digest("sha256", self._sink.hash.hexdigest()),
+                size=self._sink.size, uncompressed_size=self._plain_size)
+        return self._result
+
+    def close(self) -> None:
+        self.finish()
+
+    def flush(self) -> None:
+        """Accepted for file-like compatibility; data is pushed out by ``finish``."""
+
+    def writable(self) -> bool:
+        return True
+
+    def __enter__(self) -> CompressingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
+

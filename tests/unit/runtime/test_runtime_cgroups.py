@@ -1,0 +1,87 @@
+"""_internal.cgroups: mode detection, the hybrid fix and OOM counters, on fake trees."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from lamina._internal import cgroups
+
+V1_INFO = """31 23 0:28 / {root} rw - tmpfs tmpfs rw
+32 31 0:29 / {root}/memory rw - cgroup cgroup rw,memory
+40 31 0:37 / {root}/unified rw - cgroup2 cgroup2 rw
+"""
+V2_INFO = "31 23 0:28 / {root} rw - cgroup2 cgroup2 rw\n"
+
+
+def tree(tmp_path: Path, controllers: str = "") -> Path:
+    root = tmp_path / "cg"
+    (root / "unified").mkdir(parents=True)
+    (root / "unified" / "cgroup.controllers").write_text(controllers)
+    return root
+
+
+def test_detect_modes(tmp_path):
+    root = tree(tmp_path, "hugetlb\n")
+    assert cgroups.detect_mode(root, V1_INFO.format(root=root)) is cgroups.CgroupMode.HYBRID
+    assert cgroups.detect_mode(root, V2_INFO.format(root=root)) is cgroups.CgroupMode.V2
+    (root / "unified" / "cgroup.controllers").write_text("")
+    assert cgroups.detect_mode(root, V1_INFO.format(root=root)) is cgroups.CgroupMode.V1
+
+
+def test_status_reports_hybrid_as_unusable(tmp_path):
+    root = tree(tmp_path, "hugetlb rdma")
+    status = cgroups.cgroup_status(root, V1_INFO.format(root=root))
+    assert not status.usable and "hugetlb,rdma" in status.reason
+    assert cgroups.cgroup_status(root, V2_INFO.format(root=root)).usable
+
+
+def test_prepare_mounts_each_controller_once_per_boot(tmp_path, monkeypatch):
+    root = tree(tmp_path, "hugetlb rdma\n")
+    mounted: list[tuple[str, Path]] = []
+    monkeypatch.setattr(cgroups, "_mount_v1", lambda c, t: mounted.append((c, t)))
+    marker = tmp_path / "run" / "marker"
+    cgroups.prepare_cgroups(root, marker)
+    assert mounted == [("hugetlb", root / "hugetlb"), ("rdma", root / "rdma")]
+    assert marker.read_text().strip() == cgroups.BOOT_ID.read_text().strip()
+    cgroups.prepare_cgroups(root, marker)  # marked: nothing again
+    assert len(mounted) == 2
+
+
+def test_prepare_is_a_no_op_without_v2_controllers(tmp_path, monkeypatch):
+    root = tree(tmp_path, "")
+    monkeypatch.setattr(cgroups, "_mount_v1", lambda c, t: (_ for _ in ()).throw(AssertionError))
+    cgroups.prepare_cgroups(root, tmp_path / "marker")
+    assert not (tmp_path / "marker").exists()
+
+
+def test_prepare_failure_warns_and_does_not_raise(tmp_path, monkeypatch, caplog):
+    root = tree(tmp_path, "hugetlb")
+
+    def refuse(controller: str, target: Path) -> None:
+        raise subprocess.CalledProcessError(32, ["mount"], "", "mount: permission denied")
+
+    monkeypatch.setattr(cgroups, "_mount_v1", refuse)
+    cgroups.prepare_cgroups(root, tmp_path / "marker")
+    assert "cannot bind cgroup controller hugetlb" in caplog.text
+
+
+def test_oom_kill_count_v1_and_v2(tmp_path):
+    root = tmp_path / "cg"
+    v1 = root / "memory" / "lamina" / "a"
+    v1.mkdir(parents=True)
+    (v1 / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    assert cgroups.oom_kill_count("/lamina/a", root) == 2
+    v2 = root / "lamina" / "b"
+    v2.mkdir(parents=True)
+    (v2 / "memory.events").write_text("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n")
+    assert cgroups.oom_kill_count("/lamina/b", root) == 1
+    assert cgroups.oom_kill_count("/lamina/gone", root) == 0
+
+
+def test_swap_accounting(tmp_path):
+    root = tmp_path / "cg"
+    (root / "memory").mkdir(parents=True)
+    assert not cgroups.swap_accounting(root)
+    (root / "memory" / "memory.memsw.limit_in_bytes").write_text("1")
+    assert cgroups.swap_accounting(root)
