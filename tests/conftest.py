@@ -44,6 +44,15 @@ def conformance() -> Path:
     return CONFORMANCE
 
 
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The deterministic busybox rootfs tar (lamina.testing.rootfs), made once per session."""
+    if probes.busybox():
+        pytest.skip(str(probes.busybox()))
+    from lamina.testing.rootfs import write_tar
+    return write_tar(tmp_path_factory.mktemp("rootfs") / "busybox.tar")
+
+
 @pytest.fixture
 def lamina_root(tmp_path: Path) -> Path:
     root = tmp_path / "root"

@@ -24,6 +24,7 @@ callers and tests need not parse text.
     ├── StorageFull (507)       NoSpace
     ├── ContainerCommandError   CommandNotFound (127), CommandNotExecutable (126)
     ├── RuntimeFailed (500)     the OCI runtime (crun/runc) failed; ``stderr`` keeps its message
+    ├── BuildFailed             a build step failed (RUN exit status, missing COPY source); exit 1
     └── InternalError (500)     invariant violations (a bug); the CLI prints a traceback for these only
 """
 
@@ -349,3 +350,26 @@ class RuntimeFailed(LaminaError):
         super().__init__(message, command=command, stderr=stderr)
         self.command = command
         self.stderr = stderr
+
+
+# ---------------------------------------------------------------- builds
+class BuildFailed(LaminaError):
+    """A build step failed: a RUN exited non-zero, a COPY source is missing (``docker build`` exits 1).
+
+    ``step`` is the progress name ("[2/3] RUN exit 3"), ``status`` the process exit code (RUN only),
+    ``output`` its last lines; ``file``/``location``/``instruction`` point into the Dockerfile.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, step: str = "", status: int | None = None,
+                 output: tuple[str, ...] = (), file: str = "Dockerfile",
+                 location: tuple[int, int] | None = None, instruction: str | None = None) -> None:
+        super().__init__(message, step=step, status=status, output=output, file=file, location=location,
+                         instruction=instruction)
+        self.step = step
+        self.status = status
+        self.output = output
+        self.file = file
+        self.location = location
+        self.instruction = instruction

@@ -43,7 +43,7 @@ def test_image_id_is_config_digest(lamina, busybox: str):
 
 
 def test_import_reproducible_with_source_date_epoch(tmp_path, busybox_tar: Path):
-    from tests.cli.conftest import Lamina
+    from lamina.testing.cli import Lamina
     ids = []
     for n in range(2):
         cli = Lamina(tmp_path / f"r{n}", "copy")

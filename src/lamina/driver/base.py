@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from lamina._internal.fsops import atomic_write, move_to_trash, rmtree
+from lamina._internal.fsops import move_to_trash, rmtree
 from lamina._internal.locking import FileLock
 from lamina.errors import Conflict, InvalidArgument, LayerNotFound
 from lamina.layer.changes import Change, ChangeKind, changes_between
@@ -119,9 +119,11 @@ class RefcountedDriver(abc.ABC):
         staging = self.root / f".tmp-{layer_id}-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
         try:
-            atomic_write(staging / "parent", (parent or "").encode())
+            # No fsync for files in the staging dir: the layer store above records an
+            # incomplete marker around driver work, so a torn layer after a crash is removed.
+            (staging / "parent").write_text(parent or "")
             if writable:
-                atomic_write(staging / "writable", b"")
+                (staging / "writable").touch()
             self._populate(layer_id, parent, staging, writable=writable)
             os.rename(staging, final)
         except BaseException:
@@ -163,8 +165,11 @@ class RefcountedDriver(abc.ABC):
         path = self._layer_dir(layer_id) / "mounts"
         if count <= 0:
             path.unlink(missing_ok=True)
-        else:
-            atomic_write(path, str(count).encode())
+            return
+        # rename for atomicity, no fsync: a count lost in a crash is healed by the next mount
+        tmp = path.with_name(f".mounts-{uuid.uuid4().hex[:8]}")
+        tmp.write_text(str(count))
+        os.replace(tmp, path)
 
     def mount(self, layer_id: str) -> Path:
         """Return the merged view of *layer_id*, mounting it if no process has. Counted: pair with unmount."""

@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lamina._internal import mount as mnt
-from lamina._internal.fsops import atomic_write, rmtree
+from lamina._internal.fsops import rmtree
 from lamina._internal.locking import FileLock
 from lamina.driver.base import RefcountedDriver, changes_size
 from lamina.driver.copy import copy_tree
@@ -91,9 +91,9 @@ def new_short_id() -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Lower:
-    """One lower of a mount: the layer it comes from ("" for the empty dir) and its path."""
+    """One lower of a mount: the short id of its layer ("" for the empty dir) and its path."""
 
-    layer_id: str
+    short: str
     path: str
 
 
@@ -149,13 +149,13 @@ class OverlayDriver(RefcountedDriver):
         for d in ("diff", "work", "merged"):
             (staging / d).mkdir()
         os.chmod(staging / "diff", 0o755)
-        atomic_write(staging / "link", new_short_id().encode())
+        (staging / "link").write_text(new_short_id())
         if parent is not None:
             pdir = self._require(parent)
             chain = f"l/{(pdir / 'link').read_text()}"
             if (pdir / "lower").exists():
                 chain += ":" + (pdir / "lower").read_text()
-            atomic_write(staging / "lower", chain.encode())
+            (staging / "lower").write_text(chain)
 
     def _short(self, layer_id: str) -> str:
         return (self._require(layer_id) / "link").read_text().strip()
@@ -172,23 +172,26 @@ class OverlayDriver(RefcountedDriver):
 
     # ---------------------------------------------------------------- chains
     def _parent_lowers(self, layer_id: str) -> list[Lower]:
-        """The parent chain, topmost first, with resolved diff paths."""
+        """The parent chain, topmost first, as ``l/<SHORT>`` paths (the kernel follows the links)."""
         lower_file = self._require(layer_id) / "lower"
         if not lower_file.exists():
             return []
-        lowers = []
-        for entry in lower_file.read_text().strip().split(":"):
-            target = os.readlink(self.root / entry)          # "../<layer_id>/diff"
-            lid = Path(target).parent.name
-            lowers.append(Lower(layer_id=lid, path=str(self.root / lid / "diff")))
-        return lowers
+        root = str(self.root)
+        return [Lower(short=entry[2:], path=f"{root}/{entry}")
+                for entry in lower_file.read_text().strip().split(":")]
+
+    def _resolved_parents(self, layer_id: str) -> list[str]:
+        """The parents' real ``<layer_id>/diff`` paths, topmost first (what docker shows as LowerDir)."""
+        root = str(self.root)
+        return [os.path.normpath(f"{root}/l/{os.readlink(lo.path)}") for lo in self._parent_lowers(layer_id)]
 
     def _mount_lowers(self, layer_id: str) -> list[Lower]:
         lowers = self._parent_lowers(layer_id)
-        if not self.writable(layer_id):
-            lowers.insert(0, Lower(layer_id=layer_id, path=str(self._layer_dir(layer_id) / "diff")))
-        if len(lowers) < (1 if self.writable(layer_id) else 2):
-            lowers.append(Lower(layer_id="", path=str(self.root / "empty")))
+        writable = self.writable(layer_id)
+        if not writable:
+            lowers.insert(0, Lower(short=self._short(layer_id), path=str(self._layer_dir(layer_id) / "diff")))
+        if len(lowers) < (1 if writable else 2):
+            lowers.append(Lower(short="", path=str(self.root / "empty")))
         return lowers
 
     # ---------------------------------------------------------------- mounting
@@ -275,8 +278,8 @@ class OverlayDriver(RefcountedDriver):
 
     def _flat_dir(self, prefix: list[Lower]) -> str:
         """The merged tree of *prefix* as a plain dir, built once and keyed by its top layer."""
-        top = prefix[0].layer_id
-        flat = self.root / "flat" / self._short(top)
+        top = prefix[0].short
+        flat = self.root / "flat" / top
         with FileLock(self.root / "flat" / f".{flat.name}.lock"):
             if flat.is_dir():
                 return str(flat)
@@ -311,7 +314,7 @@ class OverlayDriver(RefcountedDriver):
         if parent != self.parent_of(layer_id):
             return self._naive_changes(layer_id, parent)
         upper = self._require(layer_id) / "diff"
-        return overlay_changes(upper, [Path(lo.path) for lo in self._parent_lowers(layer_id)])
+        return overlay_changes(upper, [Path(p) for p in self._resolved_parents(layer_id)])
 
     def _naive_changes(self, layer_id: str, parent: str | None) -> list[Change]:
         new = self.mount(layer_id)
@@ -354,9 +357,9 @@ class OverlayDriver(RefcountedDriver):
         ldir = self._require(layer_id)
         data = {"UpperDir": str(ldir / "diff"), "WorkDir": str(ldir / "work"),
                 "MergedDir": str(ldir / "merged")}
-        lowers = self._parent_lowers(layer_id)
+        lowers = self._resolved_parents(layer_id)
         if lowers:
-            data["LowerDir"] = ":".join(lo.path for lo in lowers)
+            data["LowerDir"] = ":".join(lowers)
         return data
 
     def status(self) -> list[tuple[str, str]]:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from lamina.container.volumes import VolumeStore
     from lamina.driver.base import Driver
     from lamina.engine.containers import ContainerService
+    from lamina.engine.distribution import DistributionService
     from lamina.engine.images import ImageService
     from lamina.image.layers import LayerStore
     from lamina.image.metadata import MetadataDB
@@ -96,7 +97,7 @@ class Engine:
 
     @functools.cached_property
     def image_store(self) -> ImageStore:
-        from lamina.image.store import Image, ImageStore
+        from lamina.image.store import ImageStore
         return ImageStore(self.db, self.blobs, self.layers)
 
     @functools.cached_property
@@ -114,6 +115,11 @@ class Engine:
         """Container use cases; opening it reconciles records with crun (crash recovery)."""
         from lamina.engine.containers import ContainerService
         return ContainerService(self)
+
+    @functools.cached_property
+    def distribution(self) -> DistributionService:
+        from lamina.engine.distribution import DistributionService
+        return DistributionService(self)
 
     @property
     def source_date_epoch(self) -> int | None:

@@ -284,7 +284,7 @@ def _register(store: ImageStore, staged: _Staged, created: list[Layer]) -> list[
         raise InvalidArchive("load: archive contains no images")
     loaded = []
     for config_bytes, layer_blobs, names, manifest in entries:
-        layers = _ensure_layers(store, config_bytes, layer_blobs, created)
+        layers = store.ensure_layers(config_bytes, layer_blobs, created)
         if manifest is None:
             manifest = _manifest_for(config_bytes, layer_blobs)
         image = store.add(config_bytes, layers, tags=list(names), manifest_bytes=manifest)
@@ -298,25 +298,6 @@ def _manifest_for(config_bytes: bytes, layer_blobs: list[tuple[Digest, int, str]
         "config": {"mediaType": mt.OCI_CONFIG, "digest": str(Digest.of_bytes(config_bytes)),
                    "size": len(config_bytes)},
         "layers": [{"mediaType": media, "digest": str(d), "size": s} for d, s, media in layer_blobs]})
-
-
-def _ensure_layers(store: ImageStore, config_bytes: bytes, layer_blobs: list[tuple[Digest, int, str]],
-                   created: list[Layer]) -> list[Layer]:
-    from lamina.image.layers import next_chain_id
-    config = _json(config_bytes, "image config")
-    diff_ids = [Digest.parse(d) for d in (config.get("rootfs") or {}).get("diff_ids", [])]
-    if len(diff_ids) != len(layer_blobs):
-        raise InvalidArchive(f"load: config {Digest.of_bytes(config_bytes)} lists {len(diff_ids)} diff_ids "
-                             f"but the manifest has {len(layer_blobs)} layers")
-    layers: list[Layer] = []
-    for diff_id, (digest, size, media) in zip(diff_ids, layer_blobs, strict=True):
-        parent = layers[-1] if layers else None
-        before = store.layers.find(next_chain_id(parent, diff_id))
-        layer = store.layers.ensure(diff_id, parent, digest, size, media)
-        if before is None:
-            created.append(layer)
-        layers.append(layer)
-    return layers
 
 
 def _json(data: bytes, what: str) -> dict[str, Any]:

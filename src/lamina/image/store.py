@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lamina.digest import Digest
-from lamina.errors import ImageInUse, ImageNotFound, InvalidArgument
+from lamina.errors import ImageInUse, ImageNotFound, InvalidArgument, InvalidManifest
 from lamina.reference import Reference
 from lamina.spec import mediatypes as mt
 from lamina.spec.codec import canonical_json
@@ -174,6 +174,25 @@ class ImageStore:
                 cur.execute("INSERT OR REPLACE INTO repo_digests VALUES (?,?)", (repo_digest, str(image_id)))
         return self.get(image_id)
 
+    def ensure_layers(self, config_bytes: bytes, layer_blobs: Sequence[tuple[Digest, int, str]],
+                      created: builtins.list[Layer]) -> builtins.list[Layer]:
+        """Register the layer blobs (bottom first) against the config's diff_ids; verified.
+
+        Layers this call newly registers are appended to *created*, so a caller whose later
+        step fails can release exactly those. Raises InvalidManifest when the counts differ.
+        """
+        from lamina.image.layers import next_chain_id
+        diff_ids = config_diff_ids(config_bytes, len(layer_blobs))
+        layers: builtins.list[Layer] = []
+        for diff_id, (digest, size, media) in zip(diff_ids, layer_blobs, strict=True):
+            parent = layers[-1] if layers else None
+            layer = self.layers.find(next_chain_id(parent, diff_id))
+            if layer is None:
+                layer = self.layers.ensure(diff_id, parent, digest, size, media)
+                created.append(layer)
+            layers.append(layer)
+        return layers
+
     def tag(self, image: Image, name: str) -> str:
         """Point the full reference *name* (a tag, not a digest) at *image*; returns the full name."""
         ref = Reference.parse(name)
@@ -242,3 +261,17 @@ def _manifest_blobs(manifest_bytes: bytes) -> list[str]:
     manifest = json.loads(manifest_bytes)
     digests = [str(Digest.of_bytes(manifest_bytes)), manifest["config"]["digest"]]
     return digests + [layer["digest"] for layer in manifest.get("layers", [])]
+
+
+def config_diff_ids(config_bytes: bytes, layer_count: int) -> list[Digest]:
+    """The config's rootfs.diff_ids, checked against the manifest's layer count."""
+    try:
+        config = json.loads(config_bytes)
+        diff_ids = [Digest.parse(d) for d in config["rootfs"]["diff_ids"] or []]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidManifest(f"read image config {Digest.of_bytes(config_bytes)}: no valid rootfs.diff_ids",
+                              digest=str(Digest.of_bytes(config_bytes))) from exc
+    if len(diff_ids) != layer_count:
+        raise InvalidManifest(f"image config {Digest.of_bytes(config_bytes)} lists {len(diff_ids)} diff_ids "
+                              f"but the manifest has {layer_count} layers", digest=str(Digest.of_bytes(config_bytes)))
+    return diff_ids

@@ -167,7 +167,7 @@ class _TarWriter:
 
     def _opaque_marker(self, rel: str, st: os.stat_result) -> None:
         info = self._info(f"{rel}/{OPAQUE}", st, tarfile.REGTYPE)
-        info.mode = stat.S_IMODE(st.st_mode) & 0o777
+        info.mode, info.size = stat.S_IMODE(st.st_mode) & 0o777, 0
         self._header(info)
 
     def _other_names(self, rel: str, key: tuple[int, int]) -> None:

@@ -128,4 +128,4 @@ def command(engine: Engine, all_: bool, filters: tuple[str, ...], fmt: str | Non
     out = format_rows(rows, fmt, [(HEADERS[c], c) for c in columns], headers=HEADERS,
                       quiet_key="ID" if quiet else None)
     if out:
-        echo(out, nl=False)
+        echo(out.rstrip("\n"))

@@ -72,7 +72,7 @@ def ls(engine: Engine, filters: tuple[str, ...], fmt: str | None, quiet: bool) -
     out = format_rows(rows, fmt, [(HEADERS[c], c) for c in ("Driver", "Name")], headers=HEADERS,
                       quiet_key="Name" if quiet else None)
     if out:
-        echo(out, nl=False)
+        echo(out.rstrip("\n"))
 
 
 @command.command("inspect", context_settings=CTX)

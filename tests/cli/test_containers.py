@@ -1,0 +1,303 @@
+"""Black-box container lifecycle tests: `python -m lamina --root <tmp> run|ps|stop|rm|…` with real crun.
+
+Needs root, crun and busybox-static; skipped with the probe's reason otherwise. One root per
+module (busybox imported once) keeps the suite fast; every test removes its containers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lamina.testing import probes
+
+pytestmark = [
+    pytest.mark.root, pytest.mark.runtime,
+    pytest.mark.skipif(probes.root() is not None, reason=str(probes.root())),
+    pytest.mark.skipif(probes.crun() is not None, reason=str(probes.crun())),
+    pytest.mark.skipif(probes.busybox() is not None, reason=str(probes.busybox())),
+    pytest.mark.timeout(120),
+]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class CLI:
+    def __init__(self, root: Path, driver: str) -> None:
+        self.root, self.driver = root, driver
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "lamina", "--root", str(self.root), "--storage-driver", self.driver, *args]
+
+    def __call__(self, *args: str, input: bytes | None = None) -> Result:
+        proc = subprocess.run(self.argv(*args), input=input, capture_output=True, timeout=90, check=False)
+        return Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+
+    def ok(self, *args: str, input: bytes | None = None) -> str:
+        res = self(*args, input=input)
+        assert res.code == 0, f"lamina {' '.join(args)} exited {res.code}: {res.err}"
+        return res.out
+
+    def clean(self) -> None:
+        ids = self("ps", "-aq", "--no-trunc").out.split()
+        if ids:
+            self("rm", "-f", "-v", *ids)
+
+
+def _mounts_under(root: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
+
+
+def _make_cli(tmp: Path, busybox_tar: Path, driver: str):
+    cli = CLI(tmp / "root", driver)
+    cli.ok("import", "-c", 'CMD ["/bin/sh"]', "-c", "VOLUME /data-vol", str(busybox_tar), "busybox:latest")
+    yield cli
+    cli.clean()
+    for target in reversed(_mounts_under(cli.root)):
+        subprocess.run(["umount", "-l", target], check=False)
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory, busybox_tar: Path):
+    driver = "overlay" if probes.overlay() is None else "copy"
+    yield from _make_cli(tmp_path_factory.mktemp("ctr"), busybox_tar, driver)
+
+
+@pytest.fixture(scope="module")
+def copy_cli(tmp_path_factory, busybox_tar: Path):
+    yield from _make_cli(tmp_path_factory.mktemp("ctrcopy"), busybox_tar, "copy")
+
+
+@pytest.fixture(autouse=True)
+def _clean_after(request):
+    yield
+    for name in ("cli", "copy_cli"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).clean()
+
+
+def _inspect(cli: CLI, name: str) -> dict:
+    return json.loads(cli.ok("inspect", name))[0]
+
+
+# ---------------------------------------------------------------- run and exit codes
+def test_run_exit_status_and_output(cli):
+    res = cli("run", "--name", "st", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (res.code, res.out, res.err) == (3, "out\n", "err\n")
+    info = _inspect(cli, "st")
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 3
+    assert info["Name"] == "/st" and info["Path"] == "sh"
+    assert cli.ok("logs", "st") == "out\n"
+    assert cli("logs", "st").err == "err\n"
+
+
+def test_bad_input_exit_codes(cli):
+    assert cli("run", "--rm", "nosuchimage", "true").code == 125
+    assert cli("run", "--rm", "busybox", "nosuchcmd").code == 127
+    assert cli("run", "--rm", "busybox", "/etc/passwd").code == 126
+    bad = cli("run", "--rm", "-v", "a:b:c:d", "busybox", "true")
+    assert bad.code == 125 and "a:b:c:d" in bad.err
+    assert cli.ok("ps", "-aq") == ""
+
+
+def test_name_in_use(cli):
+    cli.ok("create", "--name", "dup", "busybox", "true")
+    res = cli("create", "--name", "dup", "busybox", "true")
+    assert res.code == 125
+    assert 'the name "/dup" is already in use by container' in res.err
+    assert len(cli.ok("ps", "-aq").split()) == 1
+
+
+def test_rm_running_needs_force(cli):
+    cli.ok("run", "-d", "--name", "busy", "busybox", "sleep", "60")
+    res = cli("rm", "busy")
+    assert res.code == 1 and "container is running" in res.err
+    assert cli.ok("rm", "-f", "busy").strip() == "busy"
+    assert cli.ok("ps", "-aq") == ""
+
+
+# ---------------------------------------------------------------- isolation
+def test_isolation_kernel_pid_hostname_namespaces(cli):
+    script = ("uname -r; echo $$; hostname; for n in uts ipc mnt pid; do "
+              "ls -l /proc/self/ns/$n | sed 's/.*-> //'; done")
+    out = cli.ok("run", "--rm", "-h", "box1", "busybox", "sh", "-c", script).split()
+    assert out[0] == os.uname().release
+    assert out[1] == "1"
+    assert out[2] == "box1"
+    for kind, inside in zip(("uts", "ipc", "mnt", "pid"), out[3:], strict=True):
+        assert inside != os.readlink(f"/proc/self/ns/{kind}")
+
+
+def test_memory_limit_oom_killed(cli):
+    res = cli("run", "--name", "hog", "--memory", "32m", "busybox", "sh", "-c",
+              "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done")
+    assert res.code == 137
+    state = _inspect(cli, "hog")["State"]
+    assert state["OOMKilled"] is True and state["ExitCode"] == 137
+
+
+def test_pids_limit(cli):
+    res = cli("run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c",
+              "for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait")
+    assert "can't fork" in res.err
+
+
+# ---------------------------------------------------------------- copy-on-write and volumes
+def test_rw_layer_gone_after_rm_volume_persists(cli):
+    cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",
+           "echo layer > /in-layer; echo vol > /data/f")
+    cli.ok("rm", "w1")
+    out = cli("run", "--rm", "-v", "keep:/data", "busybox", "sh", "-c", "cat /data/f; cat /in-layer")
+    assert out.out == "vol\n" and "No such file" in out.err
+    assert "keep" in cli.ok("volume", "ls")
+    res = cli("volume", "rm", "keep")
+    assert res.code == 0
+
+
+def test_image_volume_anonymous_removed_with_rm_v(cli):
+    cid = cli.ok("create", "--name", "anon", "busybox", "true").strip()
+    mounts = _inspect(cli, cid)["Mounts"]
+    assert [m["Destination"] for m in mounts] == ["/data-vol"]
+    name = mounts[0]["Name"]
+    assert len(name) == 64
+    assert cli("volume", "rm", name).code == 1  # in use
+    cli.ok("rm", "-v", "anon")
+    assert name not in cli.ok("volume", "ls", "-q")
+
+
+def test_bind_mount_read_only(cli, tmp_path):
+    (tmp_path / "f").write_text("host\n")
+    assert cli.ok("run", "--rm", "-v", f"{tmp_path}:/h:ro", "busybox", "cat", "/h/f") == "host\n"
+    res = cli("run", "--rm", "--mount", f"type=bind,source={tmp_path},target=/h,readonly",
+              "busybox", "sh", "-c", "echo x > /h/g")
+    assert res.code != 0 and not (tmp_path / "g").exists()
+
+
+def test_diff_commit_runs_with_whiteout(cli):
+    cli.ok("run", "--name", "cm", "busybox", "sh", "-c",
+           "echo hi > /new; rm /etc/motd; echo x >> /etc/passwd")
+    diff = cli.ok("diff", "cm").splitlines()
+    assert {"A /new", "D /etc/motd", "C /etc/passwd", "C /etc"} <= set(diff)
+    image_id = cli.ok("commit", "-m", "msg", "-c", 'CMD ["cat", "/new"]', "cm", "committed:v1").strip()
+    assert image_id.startswith("sha256:")
+    assert cli.ok("run", "--rm", "committed:v1") == "hi\n"
+    res = cli("run", "--rm", "committed:v1", "cat", "/etc/motd")
+    assert res.code == 1
+    saved = cli.root.parent / "committed.tar"
+    cli.ok("save", "-o", str(saved), "committed:v1")
+    with tarfile.open(saved) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+        top = outer.extractfile(manifest["Layers"][-1])
+        assert top is not None
+        with tarfile.open(fileobj=top, mode="r|*") as layer:
+            names = sorted(m.name for m in layer)
+    assert names == ["etc", "etc/.wh.motd", "etc/passwd", "new"]
+    cli.ok("rm", "cm")
+    cli.ok("rmi", "committed:v1")
+
+
+def test_cp_both_ways_and_export(cli, tmp_path):
+    cli.ok("create", "--name", "cpc", "busybox", "true")
+    (tmp_path / "in.txt").write_text("from host\n")
+    cli.ok("cp", str(tmp_path / "in.txt"), "cpc:/tmp/")
+    cli.ok("cp", "cpc:/tmp/in.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_text() == "from host\n"
+    cli.ok("cp", "cpc:/etc", str(tmp_path / "etc-copy"))
+    assert (tmp_path / "etc-copy" / "passwd").exists()
+    assert "A /tmp/in.txt" in cli.ok("diff", "cpc").splitlines()
+    # a symlink in the image pointing at / must not let cp write on the host
+    res = cli("cp", str(tmp_path / "in.txt"), "cpc:/bin/sh")
+    assert not Path("/bin/busybox").read_bytes().startswith(b"from host")
+    assert res.code in (0, 1)
+    exported = subprocess.run(cli.argv("export", "cpc"), capture_output=True, check=True).stdout
+    tar_path = tmp_path / "exp.tar"
+    tar_path.write_bytes(exported)
+    with tarfile.open(tar_path) as tar:
+        assert "tmp/in.txt" in tar.getnames() and "bin/busybox" in tar.getnames()
+
+
+# ---------------------------------------------------------------- detached life
+def test_detached_logs_exec_top_stop_escalates(cli):
+    cid = cli.ok("run", "-d", "--name", "trap", "busybox", "sh", "-c",
+                 "trap '' TERM; echo ready; while true; do sleep 0.2; done").strip()
+    assert len(cid) == 64
+    assert "Up " in cli.ok("ps", "--filter", "name=trap", "--format", "{{.Status}}")
+    deadline = time.monotonic() + 10
+    while cli.ok("logs", "trap") != "ready\n" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cli.ok("logs", "trap") == "ready\n"
+    assert cli.ok("exec", "trap", "sh", "-c", "echo $((1+2))") == "3\n"
+    assert cli("exec", "trap", "nosuch").code == 127
+    top = cli.ok("top", "trap").splitlines()
+    assert top[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    assert any("while true" in line for line in top[1:])
+    start = time.monotonic()
+    assert cli.ok("stop", "-t", "1", "trap").strip() == "trap"
+    assert time.monotonic() - start >= 1
+    assert _inspect(cli, "trap")["State"]["ExitCode"] == 137
+    assert cli.ok("wait", "trap").strip() == "137"
+
+
+def test_detached_echo_logs_and_rm_flag(cli):
+    cli.ok("run", "-d", "--name", "echo1", "busybox", "echo", "hello")
+    assert cli.ok("wait", "echo1").strip() == "0"
+    assert cli.ok("logs", "echo1") == "hello\n"
+    assert "hello" in cli.ok("logs", "-t", "echo1")
+    cli.ok("run", "-d", "--rm", "--name", "gone", "busybox", "true")
+    deadline = time.monotonic() + 10
+    while "gone" in cli.ok("ps", "-a", "--format", "{{.Names}}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "gone" not in cli.ok("ps", "-a", "--format", "{{.Names}}")
+
+
+def test_start_restart_kill(cli):
+    cli.ok("create", "--name", "life", "busybox", "sleep", "30")
+    assert "Created" in cli.ok("ps", "-a", "--format", "{{.Status}}")
+    assert cli.ok("start", "life").strip() == "life"
+    cli.ok("restart", "-t", "0", "life")
+    assert _inspect(cli, "life")["State"]["Running"] is True
+    cli.ok("kill", "-s", "TERM", "life")
+    assert cli.ok("wait", "life").strip() == "143"
+    res = cli("kill", "life")
+    assert res.code == 1
+    assert cli.ok("start", "-a", "life") == ""
+
+
+def test_kill_9_of_cli_leaves_no_half_records(cli):
+    for delay in (0.05, 0.3, 1.5):
+        proc = subprocess.Popen(cli.argv("run", "--rm", "busybox", "sleep", "1"))
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    time.sleep(1.5)
+    cli.ok("ps", "-a")  # reconciles
+    records = [p.name for p in (cli.root / "containers").iterdir() if len(p.name) == 64]
+    for cid in records:
+        assert (cli.root / "containers" / cid / "config.json").exists()
+        assert not (cli.root / "containers" / cid / "incomplete").exists()
+    assert cli.ok("ps", "-aq") == ""
+    assert _mounts_under(cli.root / "storage") == []
+
+
+# ---------------------------------------------------------------- the copy driver
+def test_copy_driver_run_diff_commit(copy_cli):
+    copy_cli.ok("run", "--name", "c1", "busybox", "sh", "-c", "echo c > /c; rm /etc/motd")
+    assert copy_cli.ok("diff", "c1").splitlines() == ["A /c", "C /etc", "D /etc/motd"]
+    copy_cli.ok("commit", "c1", "cc:1")
+    assert copy_cli.ok("run", "--rm", "cc:1", "cat", "/c") == "c\n"
+    assert _inspect(copy_cli, "c1")["GraphDriver"]["Name"] == "copy"

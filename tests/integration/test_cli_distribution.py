@@ -1,0 +1,89 @@
+"""pull/push/login/logout through the CLI against Debian's docker-registry on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lamina.testing import probes
+from lamina.testing.cli import Lamina
+
+pytest_plugins = ["registry_fixtures"]
+
+pytestmark = pytest.mark.skipif(probes.registry() is not None, reason=str(probes.registry()))
+
+
+@pytest.fixture
+def pushed(tmp_path: Path, registry_server, busybox_tar: Path) -> tuple[Lamina, str, str]:
+    cli = Lamina(tmp_path / "src", "copy")
+    image = cli.ok("import", "-c", 'CMD ["/bin/sh"]', str(busybox_tar), "busybox").strip()
+    name = f"{registry_server.host}/lamina/busybox:1"
+    cli.ok("tag", "busybox", name)
+    out = cli.ok("push", name)
+    assert f"The push refers to repository [{registry_server.host}/lamina/busybox]" in out
+    assert out.strip().splitlines()[-1].startswith("1: digest: sha256:")
+    return cli, name, image
+
+
+def test_push_then_pull_into_empty_store(tmp_path: Path, pushed):
+    src, name, image = pushed
+    dst = Lamina(tmp_path / "dst", "copy")
+    out = dst.ok("pull", name)
+    assert "Digest: sha256:" in out and out.strip().endswith(name)
+    info = json.loads(dst.ok("inspect", name))[0]
+    assert info["Id"] == image
+    assert info["RepoDigests"] and info["RepoDigests"][0].split("@")[0] == name.rsplit(":", 1)[0]
+    # pulling again finds everything present
+    assert "Pull complete" not in dst.ok("pull", name)
+
+
+def test_second_push_says_layer_exists(pushed):
+    src, name, _ = pushed
+    out = src.ok("push", name)
+    assert "Layer already exists" in out
+
+
+def test_pull_by_digest(tmp_path: Path, pushed):
+    src, name, image = pushed
+    digest = json.loads(src.ok("inspect", name))[0]["RepoDigests"][0].split("@")[1]
+    dst = Lamina(tmp_path / "dst", "copy")
+    by_digest = f"{name.rsplit(':', 1)[0]}@{digest}"
+    dst.ok("pull", by_digest)
+    assert dst.ok("inspect", "--format", "{{.Id}}", by_digest).strip() == image
+
+
+def test_pull_unknown_tag_names_reference(tmp_path: Path, registry_server):
+    dst = Lamina(tmp_path / "dst", "copy")
+    res = dst("pull", f"{registry_server.host}/nope/nothing:9")
+    assert res.code == 1 and "nope/nothing" in res.err
+    assert dst.ok("images", "-q") == ""
+
+
+def test_login_logout_basic_auth(tmp_path: Path, basic_registry, busybox_tar: Path):
+    cli = Lamina(tmp_path / "r", "copy")
+    env = {"LAMINA_CONFIG_DIR": str(tmp_path / "cfg")}
+    cli.ok("import", str(busybox_tar), "bb", env=env)
+    name = f"{basic_registry.host}/private/bb:1"
+    cli.ok("tag", "bb", name, env=env)
+    res = cli("push", name, env=env)
+    assert res.code == 1 and "auth" in res.err.lower()
+    bad = cli("login", "-u", basic_registry.username, "--password-stdin", basic_registry.host,
+              input=b"wrong\n", env=env)
+    assert bad.code == 1
+    out = cli.ok("login", "-u", basic_registry.username, "--password-stdin", basic_registry.host,
+                 input=f"{basic_registry.password}\n".encode(), env=env)
+    assert "Login Succeeded" in out
+    assert basic_registry.host in json.loads((tmp_path / "cfg" / "config.json").read_text())["auths"]
+    assert "digest: sha256:" in cli.ok("push", name, env=env)
+    assert "Removing login credentials" in cli.ok("logout", basic_registry.host, env=env)
+
+
+@pytest.mark.skipif(probes.tool("skopeo") is not None, reason=str(probes.tool("skopeo")))
+def test_skopeo_copies_what_lamina_pushed(tmp_path: Path, pushed):
+    _, name, image = pushed
+    res = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--config", f"docker://{name}"],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(res.stdout)["rootfs"]["type"] == "layers"
