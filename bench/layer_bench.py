@@ -11,6 +11,7 @@ a fresh directory. Prints a table and the lamina/tar ratios. Not a test: no asse
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -43,6 +44,7 @@ def fresh(path: Path) -> Callable[[], None]:
     def make() -> None:
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir()
+        os.sync()  # settle writeback from the previous run so it does not bill the next one
     return make
 
 

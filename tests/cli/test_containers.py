@@ -266,7 +266,8 @@ def test_detached_echo_logs_and_rm_flag(cli):
 
 
 def test_start_restart_kill(cli):
-    cli.ok("create", "--name", "life", "busybox", "sleep", "30")
+    cli.ok("create", "--name", "life", "busybox", "sh", "-c",
+           "trap 'exit 143' TERM; while true; do sleep 0.2; done")
     assert "Created" in cli.ok("ps", "-a", "--format", "{{.Status}}")
     assert cli.ok("start", "life").strip() == "life"
     cli.ok("restart", "-t", "0", "life")
@@ -275,7 +276,9 @@ def test_start_restart_kill(cli):
     assert cli.ok("wait", "life").strip() == "143"
     res = cli("kill", "life")
     assert res.code == 1
-    assert cli.ok("start", "-a", "life") == ""
+    cli.ok("rm", "life")
+    cli.ok("create", "--name", "att", "busybox", "echo", "attached")
+    assert cli.ok("start", "-a", "att") == "attached\n"
 
 
 def test_kill_9_of_cli_leaves_no_half_records(cli):

@@ -17,16 +17,16 @@ gone as exited (docker's code 255, or 128+N when lamina sent signal N).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
-import io
 import json
 import logging
 import os
 import secrets
 import signal as signals
+import stat
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -68,6 +68,9 @@ from lamina.errors import (
 )
 
 if TYPE_CHECKING:
+    import io
+    import tarfile
+
     from lamina.driver.base import Driver
     from lamina.runtime.base import Runtime
 
@@ -106,19 +109,70 @@ def signal_number(name: str | int) -> int:
         raise InvalidOption(f"invalid signal: {name}") from None
 
 
-def _init_tar() -> io.BytesIO:
+def _tar_entry(view: Path | None, name: str, kind: bytes) -> tarfile.TarInfo | None:
+    """A tar header for *name* copying the image's own attributes when it has the path.
+
+    None when the image has something else there (a symlink, a file where a dir is wanted):
+    then the init layer leaves the path alone and crun creates what it needs.
+    """
+    import tarfile
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = kind, 0o755 if kind == tarfile.DIRTYPE else 0o644
+    if view is None:
+        return info
+    try:
+        st = os.lstat(view / name)
+    except FileNotFoundError:
+        return info
+    wanted = stat.S_ISDIR if kind == tarfile.DIRTYPE else stat.S_ISREG
+    if not wanted(st.st_mode):
+        return None
+    info.mode, info.uid, info.gid, info.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
+    return info
+
+
+def init_tar(view: Path | None, dirs: Sequence[str], files: Sequence[str]) -> io.BytesIO:
+    """docker's init layer: mount points (and their parents) as in the image, files empty."""
+    import io
+    import tarfile
+    entries: dict[str, tarfile.TarInfo] = {}
+    skipped: set[str] = set()
+
+    def add(path: str, kind: bytes) -> None:
+        parts = [p for p in path.split("/") if p]
+        for i in range(len(parts)):
+            name = "/".join(parts[: i + 1])
+            last = i == len(parts) - 1
+            if name in skipped:
+                return
+            if name not in entries:
+                info = _tar_entry(view, name, kind if last else tarfile.DIRTYPE)
+                if info is None:
+                    skipped.add(name)
+                    return
+                entries[name] = info
+    for path in (*INIT_DIRS, *dirs):
+        add(path, tarfile.DIRTYPE)
+    for path in (*INIT_FILES, *files):
+        add(path, tarfile.REGTYPE)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in INIT_DIRS:
-            info = tarfile.TarInfo(name)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-        for name in INIT_FILES:
-            info = tarfile.TarInfo(name)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(b""))
+        for name in sorted(entries):
+            info = entries[name]
+            tar.addfile(info, io.BytesIO(b"") if info.type == tarfile.REGTYPE else None)
     buf.seek(0)
     return buf
+
+
+def mount_points(request: CreateRequest) -> tuple[list[str], list[str]]:
+    """(directories, files) the container's mounts need as mount points."""
+    dirs: list[str] = []
+    files: list[str] = []
+    for req in request.volumes:
+        is_file = req.kind == "bind" and os.path.isfile(req.source)
+        (files if is_file else dirs).append(req.destination)
+    dirs += [os.path.normpath(p) for p in request.image_config.get("Volumes") or {}]
+    return dirs, files
 
 
 class ContainerManager:
@@ -227,8 +281,7 @@ class ContainerManager:
         init_id = None
         if not request.auto_remove:
             init_id = f"{cid}-init"
-            driver.create(init_id, parent)
-            driver.apply_diff(init_id, parent, _init_tar())
+            self._make_init_layer(init_id, parent, request)
         driver.create(cid, init_id or parent, writable=True)
         rootfs = driver.mount(cid)
         try:
@@ -251,6 +304,18 @@ class ContainerManager:
             stop_signal=str(request.stop_signal or request.image_config.get("StopSignal") or "SIGTERM"),
             stop_timeout=10 if request.stop_timeout is None else request.stop_timeout)
 
+    def _make_init_layer(self, init_id: str, parent: str | None, request: CreateRequest) -> None:
+        driver = self.driver
+        dirs, files = mount_points(request)
+        view = driver.mount(parent) if parent and (dirs or files) else None
+        try:
+            tar = init_tar(view, dirs, files)
+        finally:
+            if view is not None and parent:
+                driver.unmount(parent)
+        driver.create(init_id, parent)
+        driver.apply_diff(init_id, parent, tar)
+
     def _write_bundle(self, cid: str, request: CreateRequest, opts: RunOptions, rootfs: Path) -> dict[str, Any]:
         bundle = self.store.bundle(cid)
         etc = bundle / "etc"
@@ -262,7 +327,7 @@ class ContainerManager:
         return config
 
     def _resolve_mounts(self, cid: str, request: CreateRequest,
-                        rootfs: Path) -> tuple[list[MountSpec], list[MountRecord]]:
+                        rootfs: Path) -> tuple[builtins.list[MountSpec], builtins.list[MountRecord]]:
         wanted = list(request.volumes)
         taken = {r.destination for r in wanted}
         for path in request.image_config.get("Volumes") or {}:
@@ -574,7 +639,7 @@ class ContainerManager:
                                   if resolved.additional_gids else {})}
         return process
 
-    def pids(self, name_or_id: str) -> list[int]:
+    def pids(self, name_or_id: str) -> builtins.list[int]:
         """The host pids of the container's processes (cgroup procs, else the init's descendants)."""
         container, state = self._running(name_or_id, "list processes of")
         config = json.loads((self.store.bundle(container.id) / "config.json").read_text())
@@ -594,11 +659,13 @@ class ContainerManager:
             return self.runtime.state(cid).pid
         return 0
 
-    def top(self, name_or_id: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
+    def top(self, name_or_id: str,
+            ps_args: Sequence[str] = ()) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
         """docker top: ``ps -ef`` (or *ps_args*) filtered to the container's pids: (titles, rows)."""
-        pids = set(self.pids(name_or_id))
+        pids: set[int] = set(self.pids(name_or_id))
         argv = ["ps", *(ps_args or ["-ef"])]
-        out = subprocess.run(argv, capture_output=True, text=True, check=False)
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # ps would truncate
+        out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
         if out.returncode != 0:
             raise InvalidOption(f"top: ps failed: {out.stderr.strip()}")
         lines = out.stdout.splitlines()

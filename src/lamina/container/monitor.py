@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from lamina._internal import proc
 from lamina._internal.locking import FileLock
-from lamina.container.logs import LogWriter, pump
 from lamina.container.model import State
 from lamina.errors import ContainerCommandError, LaminaError, RuntimeFailed
 
@@ -197,6 +196,7 @@ class Supervisor:
         return pid
 
     def _start_pumps(self, out_r: int, err_r: int, attach: Attach | None) -> list[Any]:
+        from lamina.container.logs import LogWriter, pump  # threads: only when output is captured
         writer = LogWriter(self.manager.store.log_path(self.cid))
         self._writer = writer
         echo_out = attach.stdout if attach else None
@@ -231,7 +231,7 @@ class Supervisor:
         def forward(signum: int, _frame: object) -> None:
             with contextlib.suppress(LaminaError):
                 self.manager.runtime.kill(self.cid, signum)
-        old = {}
+        old: dict[int, Any] = {}
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(ValueError):  # not the main thread
                 old[sig] = signal.signal(sig, forward)

@@ -13,6 +13,7 @@ anonymous volumes (all unused ones with ``--all``), as docker does since API 1.4
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import os
@@ -213,7 +214,7 @@ class VolumeStore:
             raise VolumeInUse(name, "[" + ", ".join(users) + "]")
         rmtree(move_to_trash(path, self.root / ".trash"))
 
-    def prune(self, in_use: Iterable[str], *, all_volumes: bool = False) -> list[tuple[str, int]]:
+    def prune(self, in_use: Iterable[str], *, all_volumes: bool = False) -> builtins.list[tuple[str, int]]:
         """Remove unused (anonymous unless *all_volumes*) volumes; returns (name, bytes freed)."""
         used = set(in_use)
         removed = []

@@ -28,29 +28,40 @@ Mount API. With fsopen/fsconfig (the probe tries it) each lower is one
 escaping. Without it, mount(2) is called from inside ``<home>/overlay`` with relative
 ``l/<SHORT>`` paths (docker's trick), which fits 99 lowers in one page.
 
-Deep stacks. The kernel caps one overlay at 500 lowers (OVL_MAX_STACK). Past that the
-bottom of the chain is split into groups of up to 500 (99 without the new API), each
-mounted read-only as an overlay of its own, and those mounts become lowers of the
-real mount. Right after the outer mount succeeds the inner ones are detached
-(``umount2(MNT_DETACH)``): overlayfs holds private clones of its layers, so they live
-exactly as long as the outer mount and nothing is left to clean up. Nesting is one
-level deep (the kernel's stacking limit is 2), so 500 x 500 = 250,000 layers.
+Deep stacks. The kernel caps one overlay at 500 lowers (OVL_MAX_STACK) and overlays
+stack at most two deep (FILESYSTEM_MAX_STACK_DEPTH), so (with M = 500, or 99 with mount(2)):
 
-The alternative, flattening a prefix of the chain into a cached directory keyed by
-its top layer, copies every byte below the cut once and then mounts like a shallow
-stack. Measured on this machine (bench/depth_bench.py, kernel 6.18, ext4, 1 small file
-per layer, new mount API):
+* up to M lowers: one mount;
+* up to 2M-1 (999): the bottom prefix (up to M layers, down to the base) is mounted
+  read-only as an overlay of its own and becomes the lowest lower of the real mount.
+  Right after the outer mount succeeds the inner one is detached (MNT_DETACH): overlayfs
+  holds private clones of its layers, so it lives exactly as long as the outer mount
+  and there is nothing to clean up. Only a *prefix* may be nested: an overlay's merged
+  view hides its own whiteouts and opaque xattrs, so a nested group sitting on other
+  layers could not delete anything below itself (tests/integration/test_driver_differential.py
+  catches exactly that);
+* deeper: the bottom of the chain, cut at multiples of 2M-2 (998) so stacks sharing a
+  base share the cut, is flattened once into ``flat/<SHORT of the cut's top layer>/``: a
+  ``cp -a`` of the prefix's merged view, which is exactly the tree the stack shows
+  there, whiteouts applied. The flat dir is built the same way (flat + nesting), so
+  any depth works. Removing a layer drops the flat dir keyed by it.
 
-    layers          125      500      1000     2000
-    nested mount    2.7 ms   8.8 ms   16 ms    32 ms       (all lowers stat'ed by the kernel)
-    flatten, cold   -        -        0.53 s   1.3 s       (cp -a of the merged prefix)
-    flatten, warm   -        -        9.4 ms   9.4 ms      (one flat dir + <=499 lowers)
+Measured on this machine (bench/depth_bench.py; kernel 6.18, ext4, new mount API, one
+small file per layer; "cold" includes building flat dirs, "warm" is a later mount)::
 
-Nesting is picked: it costs no disk, no copy time, and stays correct when a lower
-layer is rewritten, while a flat cache duplicates the whole prefix and must be
-invalidated. Flattening is kept as the fallback used automatically when the nested
-mount fails (e.g. ``<home>`` already on overlayfs, so nesting would exceed the
-kernel's stacking depth), or on request with ``deep="flatten"``.
+    layers            125     500     750      998      1000     2000
+    nest+flatten cold 3.3 ms  23 ms   52 ms    30 ms    2.0 s    6.4 s
+    nest+flatten warm 3.0 ms  9.0 ms  30 ms    19 ms    3.8 ms   6.1 ms
+    flatten-only cold 3.1 ms  19 ms   0.87 s   0.58 s   1.1 s    5.7 s
+    flatten-only warm 2.9 ms  8.7 ms  6.5 ms   19 ms    4.2 ms   7.6 ms
+
+Picked: nesting first, flattening past 999. Nesting costs no disk and no copy, so
+stacks of 501..999 layers mount at once where flatten-only first copies the whole
+prefix; past 999 both copy, and nesting makes half as many (larger) cuts, so fewer
+flat dirs take disk; warm mounts are a few ms either way (cold figures vary by ~2x
+with writeback). Flatten-only (``deep="flatten"``) remains the automatic fallback
+when a nested mount fails, e.g. with ``<home>`` already on overlayfs (one stacking
+level used up).
 """
 
 from __future__ import annotations
@@ -97,34 +108,28 @@ class Lower:
     path: str
 
 
-def plan_nesting(lowers: Sequence[str], max_lowers: int) -> list[str | list[str]]:
-    """Group a top-first lower list so the result has at most *max_lowers* entries.
+def stack_cut(n: int, max_lowers: int, *, nest: bool) -> int:
+    """How many bottom layers of an n-lower stack one flat dir replaces (0: none).
 
-    Entries are paths (used directly) or lists of paths (one nested overlay each). The
-    bottom of the chain is cut into full groups; the top stays direct, so the
-    layers that change most often are never inside a nested mount.
+    Cuts fall on multiples of a fixed step so stacks sharing a base share flat dirs.
+    With nesting one mount takes ``2 * max_lowers - 1`` lowers (one of them a nested
+    overlay of up to *max_lowers*), without it *max_lowers*; the step is one less,
+    leaving room for the flat dir itself.
     """
-    n = len(lowers)
-    if n <= max_lowers:
-        return list(lowers)
-    if n > max_lowers * max_lowers:
-        raise InvalidArgument(f"mount layer stack: {n} layers exceed {max_lowers * max_lowers} (max depth)")
-    groups = next(k for k in range(1, max_lowers + 1) if max(0, n - k * max_lowers) + k <= max_lowers)
-    direct = max(0, n - groups * max_lowers)
-    plan: list[str | list[str]] = list(lowers[:direct])
-    bounds = [max(direct, n - (k + 1) * max_lowers) for k in reversed(range(groups))]
-    for start, end in zip(bounds, [*bounds[1:], n], strict=True):
-        group = list(lowers[start:end])
-        plan.append(group if len(group) > 1 else group[0])   # one lower needs no nested mount
-    return plan
-
-
-def flatten_cut(n: int, max_lowers: int) -> int:
-    """How many bottom layers of an n-layer stack to replace by one flat dir (0: none needed)."""
-    if n <= max_lowers:
+    capacity = 2 * max_lowers - 1 if nest else max_lowers
+    if n <= capacity:
         return 0
-    step = max_lowers - 1
-    return ((n - 1) // step) * step
+    step = capacity - 1
+    return -(-(n - capacity + 1) // step) * step
+
+
+def nest_split(m: int, max_lowers: int) -> int:
+    """How many bottom lowers of an m-lower list go into one nested overlay (0: mount directly)."""
+    if m <= max_lowers:
+        return 0
+    if m > 2 * max_lowers - 1:
+        raise InvalidArgument(f"mount layer stack: {m} lowers exceed {2 * max_lowers - 1} (max depth)")
+    return m - (max_lowers - 1)
 
 
 class OverlayDriver(RefcountedDriver):
@@ -135,8 +140,8 @@ class OverlayDriver(RefcountedDriver):
     def __init__(self, home: Path, *, support: OverlaySupport | None = None, deep: str = "auto",
                  legacy_mount: bool = False) -> None:
         super().__init__(home)
-        if deep not in ("auto", "nest", "flatten"):
-            raise InvalidArgument(f"use deep={deep!r}: must be auto, nest or flatten")
+        if deep not in ("auto", "flatten"):
+            raise InvalidArgument(f"use deep={deep!r}: must be auto or flatten")
         self.support = support or probe_overlay(self.root)
         self.new_api = self.support.new_api and not legacy_mount
         self.max_lowers = MAX_LOWERS if self.new_api else LEGACY_MAX_LOWERS
@@ -211,37 +216,72 @@ class OverlayDriver(RefcountedDriver):
         lowers = self._mount_lowers(layer_id)
         upper = (str(ldir / "diff"), str(ldir / "work")) if self.writable(layer_id) else None
         target = str(self._view(layer_id))
-        if self.deep == "flatten" or (self.deep == "auto" and len(lowers) > self.max_lowers ** 2):
-            self._mount_overlay(target, self._flat_lowers(lowers), upper)
-            return
+        nest = self.deep == "auto"
         try:
-            self._mount_nested(target, [lo.path for lo in lowers], upper, self._short(layer_id))
+            self._mount_stack(target, lowers, upper, nest=nest)
         except OSError as exc:
-            if self.deep != "auto" or len(lowers) <= self.max_lowers:
+            if not nest or len(lowers) <= self.max_lowers:
                 raise
-            log.warning("nested overlay failed, flattening layer=%s error=%s", layer_id, exc)
+            # e.g. <home> itself on overlayfs: a nested overlay would pass the kernel's stacking depth
+            log.warning("nested overlay failed, flattening instead layer=%s error=%s", layer_id, exc)
             self.deep = "flatten"
-            self._mount_overlay(target, self._flat_lowers(lowers), upper)
+            self._mount_stack(target, lowers, upper, nest=False)
 
-    def _mount_nested(self, target: str, lowers: list[str], upper: tuple[str, str] | None, tag: str) -> None:
-        """Mount *lowers* on *target*, nesting bottom groups as read-only overlays when too many."""
-        inner: list[str] = []
-        direct: list[str] = []
+    def _mount_stack(self, target: str, lowers: list[Lower], upper: tuple[str, str] | None, *,
+                     nest: bool) -> None:
+        """Mount *lowers* (top first) on *target*: bottom prefix flattened and/or nested as needed."""
+        paths = self._cut_lowers(lowers, nest=nest)
+        split = nest_split(len(paths), self.max_lowers) if nest else 0
+        if split == 0:
+            self._mount_overlay(target, paths, upper)
+            return
+        point = str(self.root / "n" / f"{lowers[0].short or 'x'}.{uuid.uuid4().hex[:6]}")
+        os.mkdir(point)
         try:
-            for k, item in enumerate(plan_nesting(lowers, self.max_lowers)):
-                if isinstance(item, str):
-                    direct.append(item)
-                    continue
-                point = str(self.root / "n" / f"{tag}.{k}")
-                os.makedirs(point, exist_ok=True)
-                self._mount_overlay(point, item, None)
-                inner.append(point)
-                direct.append(point)
-            self._mount_overlay(target, direct, upper)
-        finally:
-            for point in inner:   # the outer mount holds private clones: detach ours now
+            self._mount_overlay(point, paths[-split:], None)
+            try:
+                self._mount_overlay(target, [*paths[:-split], point], upper)
+            finally:
+                # the outer overlay holds a private clone of the nested mount: ours can go now
                 mnt.umount(point, mnt.MNT_DETACH)
+        finally:
+            os.rmdir(point)
+
+    def _cut_lowers(self, lowers: list[Lower], *, nest: bool) -> list[str]:
+        """Top-first lower paths with the bottom replaced by a cached flat dir when too deep."""
+        cut = stack_cut(len(lowers), self.max_lowers, nest=nest)
+        if cut == 0:
+            return [lo.path for lo in lowers]
+        keep = len(lowers) - cut
+        return [lo.path for lo in lowers[:keep]] + [self._flat_dir(lowers[keep:], nest=nest)]
+
+    def _flat_dir(self, prefix: list[Lower], *, nest: bool) -> str:
+        """The merged tree of *prefix* as a plain dir, built once and keyed by its top layer.
+
+        The merged view of a whole prefix (down to the base) is exactly the tree the
+        stack shows there, whiteouts and opaque dirs already applied, so a plain copy
+        of it can stand in for all of those layers.
+        """
+        flat = self.root / "flat" / prefix[0].short
+        with FileLock(self.root / "flat" / f".{flat.name}.lock"):
+            if flat.is_dir():
+                return str(flat)
+            point = self.root / "n" / f"flat-{uuid.uuid4().hex[:8]}"
+            staging = self.root / "flat" / f".tmp-{flat.name}-{uuid.uuid4().hex[:8]}"
+            point.mkdir()
+            staging.mkdir()
+            try:
+                self._mount_stack(str(point), prefix, None, nest=nest)
+                try:
+                    copy_tree(point, staging)
+                finally:
+                    mnt.umount(point, mnt.MNT_DETACH)
+                os.rename(staging, flat)
+            finally:
+                rmtree(staging)
                 os.rmdir(point)
+            log.info("flattened layers=%d top=%s into %s", len(prefix), prefix[0].short, flat)
+        return str(flat)
 
     def _mount_overlay(self, target: str, lowers: Sequence[str], upper: tuple[str, str] | None) -> None:
         if self.new_api:
@@ -266,42 +306,6 @@ class OverlayDriver(RefcountedDriver):
         if p.name == "diff" and (p.parent / "link").exists():
             return str(self.root / "l" / (p.parent / "link").read_text().strip())
         return path
-
-    # ---------------------------------------------------------------- flatten fallback
-    def _flat_lowers(self, lowers: list[Lower]) -> list[str]:
-        """Top-first lower paths with the bottom replaced by a cached flat dir when too deep."""
-        cut = flatten_cut(len(lowers), self.max_lowers)
-        if cut == 0:
-            return [lo.path for lo in lowers]
-        keep = len(lowers) - cut
-        return [lo.path for lo in lowers[:keep]] + [self._flat_dir(lowers[keep:])]
-
-    def _flat_dir(self, prefix: list[Lower]) -> str:
-        """The merged tree of *prefix* as a plain dir, built once and keyed by its top layer."""
-        top = prefix[0].short
-        flat = self.root / "flat" / top
-        with FileLock(self.root / "flat" / f".{flat.name}.lock"):
-            if flat.is_dir():
-                return str(flat)
-            lowers = self._flat_lowers(prefix)
-            if len(lowers) < 2:
-                lowers.append(str(self.root / "empty"))
-            point = self.root / "n" / f"flat-{uuid.uuid4().hex[:8]}"
-            staging = self.root / "flat" / f".tmp-{flat.name}-{uuid.uuid4().hex[:8]}"
-            point.mkdir()
-            staging.mkdir()
-            try:
-                self._mount_overlay(str(point), lowers, None)
-                try:
-                    copy_tree(point, staging)
-                finally:
-                    mnt.umount(point, mnt.MNT_DETACH)
-                os.rename(staging, flat)
-            finally:
-                rmtree(staging)
-                os.rmdir(point)
-            log.info("flattened layers=%d top=%s into %s", len(prefix), top, flat)
-        return str(flat)
 
     # ---------------------------------------------------------------- content
     def apply_diff(self, layer_id: str, parent: str | None, tar_stream: BinaryIO) -> int:

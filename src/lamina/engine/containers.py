@@ -9,6 +9,7 @@ with reality (crashed creations, dead containers nobody watched).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -108,7 +109,8 @@ class ContainerService:
     def exec(self, name: str, args: Sequence[str], **kwargs: Any) -> int:
         return self.manager.exec(name, args, **kwargs)
 
-    def top(self, name: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
+    def top(self, name: str,
+            ps_args: Sequence[str] = ()) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
         return self.manager.top(name, ps_args)
 
     # ------------------------------------------------------------ reading
@@ -148,7 +150,7 @@ class ContainerService:
                 return container.name
         return None
 
-    def volume_users(self) -> dict[str, list[str]]:
+    def volume_users(self) -> dict[str, builtins.list[str]]:
         """volume name → names of the containers that mount it."""
         users: dict[str, list[str]] = {}
         for container in self.store.list():
@@ -158,7 +160,7 @@ class ContainerService:
         return users
 
     # ------------------------------------------------------------ copy-on-write made visible
-    def diff(self, name: str) -> list[Change]:
+    def diff(self, name: str) -> builtins.list[Change]:
         from lamina.layer.changes import sort_changes
         container, _ = self.get(name)
         changes = self.engine.driver.changes(container.layer_id, self.manager.diff_parent(container))

@@ -31,9 +31,11 @@ from lamina.errors import DriverNotSupported, UnsupportedLayoutVersion
 if TYPE_CHECKING:
     from lamina.container.volumes import VolumeStore
     from lamina.driver.base import Driver
+    from lamina.engine.build import BuildService
     from lamina.engine.containers import ContainerService
     from lamina.engine.distribution import DistributionService
     from lamina.engine.images import ImageService
+    from lamina.engine.system import Session, SystemService
     from lamina.image.layers import LayerStore
     from lamina.image.metadata import MetadataDB
     from lamina.image.store import Image, ImageStore
@@ -51,6 +53,7 @@ class Engine:
         self.config = config or EngineConfig.from_env()
         self.root = self.config.root
         self._check_layout()
+        self._session = self._open_session()
 
     def _check_layout(self) -> None:
         marker = self.root / "layout-version"
@@ -62,6 +65,13 @@ class Engine:
             return
         if found != LAYOUT_VERSION:
             raise UnsupportedLayoutVersion(str(self.root), found, LAYOUT_VERSION)
+
+    def _open_session(self) -> Session:
+        """Join the root's sessions; recovers from a crashed process first (cheap when none did)."""
+        from lamina.engine.system import Session
+        session = Session(self.root)
+        session.open(lambda: self.system.recover())
+        return session
 
     # ------------------------------------------------------------ services
     @functools.cached_property
@@ -121,6 +131,18 @@ class Engine:
         from lamina.engine.distribution import DistributionService
         return DistributionService(self)
 
+    @functools.cached_property
+    def build(self) -> BuildService:
+        """``lamina build`` / ``builder prune`` (lamina.engine.build)."""
+        from lamina.engine.build import BuildService
+        return BuildService(self)
+
+    @functools.cached_property
+    def system(self) -> SystemService:
+        """df, check/repair, prune, analysis and start-up recovery."""
+        from lamina.engine.system import SystemService
+        return SystemService(self)
+
     @property
     def source_date_epoch(self) -> int | None:
         return self.config.source_date_epoch
@@ -146,6 +168,7 @@ class Engine:
     def close(self) -> None:
         if "db" in self.__dict__:
             self.db.close()
+        self._session.close()
 
     def __enter__(self) -> Engine:
         return self

@@ -26,17 +26,19 @@ Rules (image-spec ``layer.md``, docker/umoci behaviour; see conformance README Â
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from lamina._internal.fsops import translate_enospc
 from lamina.errors import InvalidLayer
 from lamina.layer.pathsafety import (
     ResolvedDir,
@@ -86,6 +88,20 @@ def apply_layer(stream: BinaryIO, target: Path, *, whiteouts: WhiteoutFormat,
         applier.close()
     _drain(stream)
     return ApplyResult(size=applier.size, entries=applier.entries)
+
+
+@contextlib.contextmanager
+def _entry_errors(entry: str) -> Iterator[None]:
+    """Turn the OS errors a malformed layer provokes into InvalidLayer naming the entry."""
+    try:
+        with translate_enospc(entry):
+            yield
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+        raise InvalidLayer(f"apply layer: entry {entry!r}: {exc.strerror}", entry=entry) from exc
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.EMLINK, errno.EXDEV, errno.ENAMETOOLONG, errno.ENOTEMPTY):
+            raise
+        raise InvalidLayer(f"apply layer: entry {entry!r}: {exc.strerror}", entry=entry) from exc
 
 
 def _drain(stream: BinaryIO) -> None:
@@ -142,7 +158,8 @@ class _Applier:
         while (member := tf.next()) is not None:
             self.current = member.name
             self.walker.release()
-            self.apply_member(tf, member)
+            with _entry_errors(member.name):
+                self.apply_member(tf, member)
             self.entries += 1
             tf.members.clear()  # type: ignore[attr-defined]  # streaming: keep memory flat
 

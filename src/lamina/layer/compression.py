@@ -201,8 +201,9 @@ class CompressingWriter:
                 size=self._sink.size, uncompressed_size=self._plain_size)
         return self._result
 
-    def close(self) -> None:
-        self.finish()
+    def close(self) -> LayerDigests:
+        """Same as ``finish()``."""
+        return self.finish()
 
     def flush(self) -> None:
         """Accepted for file-like compatibility; data is pushed out by ``finish``."""

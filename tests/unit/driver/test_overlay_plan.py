@@ -1,4 +1,4 @@
-"""Pure planning of deep overlay stacks: nesting groups and flatten cuts."""
+"""Pure planning of deep overlay stacks: where to flatten and what to nest."""
 
 from __future__ import annotations
 
@@ -6,52 +6,45 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lamina.driver.overlay import flatten_cut, new_short_id, plan_nesting
+from lamina.driver.overlay import nest_split, new_short_id, stack_cut
 from lamina.errors import InvalidArgument
 
 
-def _flatten(plan):
-    out = []
-    for item in plan:
-        out.extend(item if isinstance(item, list) else [item])
-    return out
+def test_shallow_stacks_are_mounted_as_they_are():
+    assert stack_cut(500, 500, nest=False) == 0
+    assert stack_cut(999, 500, nest=True) == 0
+    assert nest_split(500, 500) == 0
 
 
-def test_shallow_stack_is_unchanged():
-    lowers = [f"p{i}" for i in range(5)]
-    assert plan_nesting(lowers, 500) == lowers
+def test_up_to_999_layers_nest_the_bottom_prefix_once():
+    assert nest_split(501, 500) == 2
+    assert nest_split(999, 500) == 500
+    with pytest.raises(InvalidArgument):
+        nest_split(1000, 500)
 
 
-def test_501_layers_nest_the_bottom_500():
-    lowers = [f"p{i}" for i in range(501)]
-    plan = plan_nesting(lowers, 500)
-    assert plan[0] == "p0"
-    assert plan[1] == lowers[1:]
-    assert len(plan) == 2
+def test_cuts_fall_on_shared_steps():
+    assert stack_cut(1000, 500, nest=True) == 998
+    assert stack_cut(1996, 500, nest=True) == 998
+    assert stack_cut(1997, 500, nest=True) == 1996
+    assert stack_cut(501, 500, nest=False) == 499
 
 
-@given(n=st.integers(min_value=1, max_value=5000), cap=st.integers(min_value=2, max_value=120))
-def test_plan_keeps_order_and_fits(n, cap):
-    lowers = [f"p{i}" for i in range(n)]
-    if n > cap * cap:
-        with pytest.raises(InvalidArgument):
-            plan_nesting(lowers, cap)
-        return
-    plan = plan_nesting(lowers, cap)
-    assert len(plan) <= cap
-    assert _flatten(plan) == lowers
-    assert all(len(item) <= cap for item in plan if isinstance(item, list))
-
-
-@given(n=st.integers(min_value=1, max_value=10000), cap=st.integers(min_value=3, max_value=500))
-def test_flatten_cut_leaves_room_for_one_flat_dir(n, cap):
-    cut = flatten_cut(n, cap)
-    if n <= cap:
-        assert cut == 0
+@given(n=st.integers(min_value=1, max_value=20000), cap=st.integers(min_value=3, max_value=500),
+       nest=st.booleans())
+def test_every_stack_fits_one_mount_after_cut_and_split(n, cap, nest):
+    cut = stack_cut(n, cap, nest=nest)
+    step = (2 * cap - 2) if nest else cap - 1
+    assert cut % step == 0
+    assert 0 <= cut < n
+    entries = n - cut + (1 if cut else 0)
+    split = nest_split(entries, cap) if nest else 0
+    if not nest:
+        assert entries <= cap
     else:
-        assert 0 < cut < n
-        assert cut % (cap - 1) == 0
-        assert n - cut + 1 <= cap
+        assert entries - split + (1 if split else 0) <= cap
+        assert split <= cap
+        assert split != 1
 
 
 def test_short_ids_are_26_base32_chars():

@@ -223,3 +223,9 @@ def test_literal_format_keeps_whiteout_files(tmp_path, apply_tar):
     r = build_tree(tmp_path / "r", {"x": File(b"lower")})
     apply_tar(layer_tar([(".wh.x", File(b"")), ("d/.wh..wh..opq", File(b""))]), r, LiteralWhiteouts())
     assert listing(r) == [".wh.x", "d/", "d/.wh..wh..opq", "x"]
+
+
+def test_hardlink_into_the_dir_it_replaces_is_invalid(tmp_path, apply_tar):
+    with pytest.raises(InvalidLayer) as err:
+        apply_tar(layer_tar([("a/f", File(b"x")), ("a", Hardlink("a/f"))]), tmp_path / "r")
+    assert err.value.entry == "a"

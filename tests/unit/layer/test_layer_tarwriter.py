@@ -8,8 +8,6 @@ import stat
 import subprocess
 import tarfile
 
-import pytest
-
 from lamina.digest import Digest
 from lamina.layer.changes import Change, ChangeKind, changes_between
 from lamina.layer.ids import EMPTY_LAYER_DIFF_ID

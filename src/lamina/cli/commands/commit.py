@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 @click.option("-a", "--author", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
 @click.option("-c", "--change", "changes", multiple=True, help="Apply Dockerfile instruction to the created image")
 @click.option("-m", "--message", help="Commit message")
-@click.option("-p", "--pause", is_flag=True, default=True, help="Pause container during commit (accepted; lamina does not pause)")
+@click.option("-p", "--pause", is_flag=True, default=True,
+              help="Pause container during commit (accepted; lamina does not pause)")
 @click.option("--no-pause", is_flag=True, hidden=True)
 @with_engine
 def command(engine: Engine, container: str, repository: str | None, author: str | None,

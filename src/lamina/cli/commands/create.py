@@ -23,7 +23,8 @@ CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
 _OPTIONS: list[Callable[[Any], Any]] = [
     click.option("-e", "--env", "env", multiple=True, help="Set environment variables"),
-    click.option("--env-file", multiple=True, type=click.Path(dir_okay=False), help="Read in a file of environment variables"),
+    click.option("--env-file", multiple=True, type=click.Path(dir_okay=False),
+                 help="Read in a file of environment variables"),
     click.option("-w", "--workdir", help="Working directory inside the container"),
     click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])"),
     click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
@@ -32,7 +33,8 @@ _OPTIONS: list[Callable[[Any], Any]] = [
     click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
     click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
     click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only"),
-    click.option("--network", "--net", "network", default="default", help="Connect a container to a network (none, host)"),
+    click.option("--network", "--net", "network", default="default",
+                 help="Connect a container to a network (none, host)"),
     click.option("-m", "--memory", help="Memory limit"),
     click.option("--cpus", type=float, help="Number of CPUs"),
     click.option("--pids-limit", type=int, help="Tune container pids limit (set -1 for unlimited)"),
@@ -126,7 +128,7 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
         no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith("false")
                               for s in opts["security_opt"]),
-        **({"shm_size": parse_size(opts["shm_size"])} if opts["shm_size"] else {}))
+        shm_size=parse_size(opts["shm_size"]) if opts["shm_size"] else 64 * 1024 * 1024)
     return ContainerSpec(image=image, options=options,
                          volumes=_volume_requests(opts["volumes"], opts["mounts"], opts["tmpfs"]),
                          name=opts["name"], auto_remove=auto_remove, interactive=opts["interactive"],

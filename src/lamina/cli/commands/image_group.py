@@ -22,6 +22,7 @@ VERBS = {
     "build": ("build", "Build an image from a Dockerfile"),
     "prune": ("image_prune", "Remove unused images"),
     "analyze": ("analyze", "Analyze an image's layers for wasted space"),
+    "diff": ("image_diff", "Show the files added, changed and deleted between two images"),
 }
 
 

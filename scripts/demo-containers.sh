@@ -1,0 +1,39 @@
+#!/bin/sh
+# Containers demo (lamina issue 4): isolation, copy-on-write, volumes, detached life.
+# Usage: scripts/demo-containers.sh [LAMINA_ROOT]   (needs root, crun, busybox-static)
+# The integrator calls this from scripts/demo.sh; it imports its own busybox image.
+set -eu
+ROOT=${1:-$(mktemp -d /var/tmp/lamina-demo-ctr.XXXXXX)/root}
+L() { echo "+ lamina $*" >&2; python -m lamina --root "$ROOT" "$@"; }
+TAR=$(mktemp /var/tmp/bb.XXXXXX.tar)
+trap 'python -m lamina --root "$ROOT" rm -f -v $(python -m lamina --root "$ROOT" ps -aq) >/dev/null 2>&1 || true; rm -f "$TAR"' EXIT
+python -m lamina.testing.rootfs "$TAR" >/dev/null
+L import -c 'CMD ["/bin/sh"]' "$TAR" busybox:latest
+
+echo "== isolation: same kernel, own pid 1, own hostname and namespaces"
+echo "host kernel: $(uname -r)   host uts ns: $(readlink /proc/self/ns/uts)"
+L run --rm -h demo busybox sh -c 'echo "kernel $(uname -r), pid $$, hostname $(hostname), uts ns $(readlink /proc/self/ns/uts)"'
+echo "== a 32 MiB memory limit: the hog is OOM-killed (exit 137, OOMKilled true)"
+L run --name hog --memory 32m busybox sh -c 'x=a; while true; do x=$x$x; done' || echo "exit status $?"
+L inspect -f 'OOMKilled={{.State.OOMKilled}} ExitCode={{.State.ExitCode}}' hog
+
+echo "== copy-on-write: diff, commit, and data gone after rm unless in a volume"
+L run --name cow -v demo-data:/data busybox sh -c 'echo hi > /new; rm /etc/motd; echo kept > /data/f'
+L diff cow
+L commit -m "demo commit" cow demo:committed
+L run --rm demo:committed cat /new
+L rm cow
+L run --rm busybox sh -c 'cat /new 2>&1 || true'
+L run --rm -v demo-data:/data busybox cat /data/f
+L inspect -f '{{json .GraphDriver}}' demo:committed
+
+echo "== a detached container: logs, exec, top, stop"
+L run -d --name bg busybox sh -c 'echo started; while true; do sleep 1; done'
+sleep 1
+L ps
+L logs bg
+L exec bg sh -c 'echo "inside: pid $$"'
+L top bg
+L stop -t 1 bg
+L ps -a -s
+L volume ls

@@ -1,0 +1,135 @@
+"""Black-box ``lamina build`` / ``builder prune`` with real crun and the busybox base."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from lamina.testing import probes
+from lamina.testing.cli import Lamina
+
+pytestmark = pytest.mark.skipif(probes.crun() is not None or probes.root() is not None,
+                                reason=str(probes.crun() or probes.root()))
+
+DOCKERFILE = """FROM busybox
+ENV APP=/app
+WORKDIR /app
+RUN echo building && echo one > /app/one
+COPY src/ /app/src/
+RUN cat /app/src/a.txt
+EXPOSE 8080
+CMD ["/bin/sh", "-c", "cat /app/one"]
+"""
+
+
+@pytest.fixture
+def cli(tmp_path: Path, busybox_tar: Path) -> Lamina:
+    lamina = Lamina(tmp_path / "root")
+    lamina.ok("import", "-c", 'CMD ["/bin/sh"]', str(busybox_tar), "busybox:latest")
+    return lamina
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Path:
+    root = tmp_path / "ctx"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "a.txt").write_text("content-a\n")
+    (root / "src" / "b.txt").write_text("content-b\n")
+    (root / "Dockerfile").write_text(DOCKERFILE)
+    return root
+
+
+def leftovers(root: Path) -> list[str]:
+    found = [p.parent.name for p in (root / "storage").glob("*/build-*/writable")]  # unfinished rw layers
+    run = root / "run" / "build"
+    return found + ([p.name for p in run.iterdir()] if run.exists() else [])
+
+
+def test_build_history_cache_and_explain(cli: Lamina, ctx: Path) -> None:
+    res = cli("build", "--progress", "plain", "-t", "app:1", "-t", "app:2", str(ctx))
+    assert res.code == 0, res.err
+    assert "#7 0." in res.err or " building" in res.err
+    assert "naming to docker.io/library/app:1 done" in res.err
+    history = cli.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", "app:1").splitlines()
+    assert history[:6] == ['CMD ["/bin/sh" "-c" "cat /app/one"]', "EXPOSE map[8080/tcp:{}]",
+                           "RUN /bin/sh -c cat /app/src/a.txt # buildkit", "COPY src/ /app/src/ # buildkit",
+                           "RUN /bin/sh -c echo building && echo one > /app/one # buildkit", "WORKDIR /app"]
+    image_id = cli.ok("inspect", "--format", "{{.Id}}", "app:2").strip()
+    again = cli("build", "--progress", "plain", "--iidfile", str(ctx.parent / "iid"), "-t", "app:1", str(ctx))
+    assert again.code == 0 and again.err.count("CACHED") == 4
+    assert (ctx.parent / "iid").read_text() == image_id
+    (ctx / "src" / "b.txt").write_text("changed\n")
+    res = cli("build", "--progress", "plain", "--cache-explain", "-t", "app:1", str(ctx))
+    assert res.code == 0 and "CACHE MISS: file changed: src/b.txt" in res.err
+    assert res.err.count("CACHED") == 2
+    assert leftovers(cli.root) == []
+
+
+def test_quiet_prints_only_the_id_and_stdin_tar_context(cli: Lamina, tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (("Dockerfile", b"FROM busybox AS build\nRUN echo made > /made\n"
+                                          b"FROM busybox\nCOPY --from=build /made /made\nADD t.tar /opt/\n"
+                                          b"RUN cat /made /opt/inside\n"),
+                           ("t.tar", _tar({"inside": b"extracted\n"}))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    res = cli("build", "-q", "-t", "multi", "-", input=buf.getvalue())
+    assert res.code == 0, res.err
+    assert res.out.strip().startswith("sha256:") and len(res.out.strip().splitlines()) == 1
+    plain = cli("build", "--progress", "plain", "--no-cache", "-t", "multi", "-", input=buf.getvalue())
+    assert "made" in plain.err and "extracted" in plain.err
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_failing_run_leaves_nothing(cli: Lamina, tmp_path: Path) -> None:
+    ctx = tmp_path / "bad"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN touch /ok\nRUN echo last-words && exit 3\n")
+    res = cli("build", "--progress", "plain", "-t", "bad:1", str(ctx))
+    assert res.code == 1
+    assert 'process "/bin/sh -c echo last-words && exit 3" did not complete successfully: exit code: 3' in res.err
+    assert "last-words" in res.err and ">>> RUN echo last-words" in res.err
+    assert "bad" not in cli.ok("images")
+    assert leftovers(cli.root) == []
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN touch /ok\nRUN true\n")
+    res = cli("build", "--progress", "plain", "-t", "bad:1", str(ctx))
+    assert res.code == 0 and res.err.count("CACHED") == 1  # the finished step was kept
+
+
+@pytest.mark.parametrize(("dockerfile", "message"), [
+    ("FROM busybox\nFROB x\n", "Dockerfile:2: unknown instruction: FROB"),
+    ("FROM nothere:1\n", "nothere:1"),
+    ("FROM busybox\nCOPY missing.txt /x\n", "Dockerfile:2: COPY missing.txt /x"),
+    ("FROM busybox\nRUN --frob=1 true\n", "Dockerfile:2: unknown flag: --frob"),
+])
+def test_bad_input_exits_1(cli: Lamina, tmp_path: Path, dockerfile: str, message: str) -> None:
+    ctx = tmp_path / "c"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(dockerfile)
+    res = cli("build", "--progress", "plain", "-t", "never", str(ctx))
+    assert res.code == 1 and message in res.err
+    assert "never" not in cli.ok("images")
+
+
+def test_builder_prune(cli: Lamina, ctx: Path) -> None:
+    (ctx / "Dockerfile").write_text("FROM busybox AS tmp\nRUN head -c 50000 /bin/busybox > /blob && echo x > /other\n"
+                                    "FROM busybox\nCOPY --from=tmp /blob /blob\n")
+    cli.ok("build", "-q", "-t", "app", str(ctx))
+    out = cli.ok("builder", "prune", "-f")  # the tmp stage's layer is held only by the cache
+    assert out.startswith("Total reclaimed space: ") and not out.strip().endswith(" 0B")
+    res = cli("build", "--progress", "plain", "-t", "app", str(ctx))
+    assert res.code == 0 and "CACHED" not in res.err
