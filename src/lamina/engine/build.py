@@ -65,7 +65,7 @@ class EngineRwLayer:
         bundle.mkdir(parents=True)
         try:
             config = self._runtime_config(spec, bundle, container_id)
-            from lamina.spec.codec import canonical_json
+            from lamina.spec.canonical import canonical_json
             (bundle / "config.json").write_bytes(canonical_json(config))
             return _stream(lambda fds: self.backend.runtime.run(container_id, bundle, stdio=fds), output)
         finally:

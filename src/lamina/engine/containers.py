@@ -190,7 +190,7 @@ class ContainerService:
         from lamina.digest import Digest
         from lamina.image import mutate
         from lamina.reference import Reference
-        from lamina.spec.codec import canonical_json
+        from lamina.spec.canonical import canonical_json
         container, _ = self.get(name)
         tags = [str(Reference.parse(reference))] if reference else []
         store = self.engine.image_store

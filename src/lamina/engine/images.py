@@ -68,7 +68,7 @@ class ImageService:
         """``lamina import``: a rootfs tar (plain, gzip or zstd) becomes a one-layer image."""
         from lamina.image import mutate
         from lamina.layer.compression import open_decompressed
-        from lamina.spec.codec import canonical_json
+        from lamina.spec.canonical import canonical_json
         tags = [str(Reference.parse(reference))] if reference else []
         mutate.apply_changes({}, changes)  # validate before any work: bad input leaves nothing behind
         layer = self.store_layer(open_decompressed(source))

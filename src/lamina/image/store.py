@@ -23,7 +23,7 @@ from lamina.digest import Digest
 from lamina.errors import ImageInUse, ImageNotFound, InvalidArgument, InvalidManifest
 from lamina.reference import Reference
 from lamina.spec import mediatypes as mt
-from lamina.spec.codec import canonical_json
+from lamina.spec.canonical import canonical_json
 
 if TYPE_CHECKING:
     import sqlite3

@@ -37,6 +37,7 @@ from typing import Any, NoReturn, TypeVar
 from lamina.digest import Digest
 from lamina.errors import InvalidDigest, InvalidManifest, UnsupportedDigest, UnsupportedMediaType
 from lamina.spec import mediatypes as mt
+from lamina.spec.canonical import canonical_json as plain_canonical_json
 from lamina.spec.descriptor import Descriptor, Platform
 from lamina.spec.imageconfig import ContainerConfig, HealthConfig, History, ImageConfig, RootFS
 from lamina.spec.manifest import Index, Manifest
@@ -50,9 +51,6 @@ _REGISTERED_HEX_LEN = {"sha256": 64, "sha512": 128}  # OCI's registered algorith
 _LOWER_HEX = re.compile(r"[a-f0-9]+")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]*")
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
-_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 DESCRIPTOR_NAMES = {"media_type": "mediaType", "artifact_type": "artifactType", "digest": "digest",
                     "size": "size", "urls": "urls", "annotations": "annotations", "data": "data",
@@ -87,9 +85,7 @@ def canonical_json(obj: Any) -> bytes:
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         obj = encode(obj)
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    text = _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group()], text)
-    return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+    return plain_canonical_json(obj)
 
 
 def to_json(obj: Any) -> bytes:
