@@ -287,8 +287,9 @@ def test_kill_9_of_cli_leaves_no_half_records(cli):
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    time.sleep(1.5)
-    cli.ok("ps", "-a")  # reconciles
+    deadline = time.monotonic() + 20
+    while cli.ok("ps", "-aq") and time.monotonic() < deadline:  # each call reconciles
+        time.sleep(0.3)
     records = [p.name for p in (cli.root / "containers").iterdir() if len(p.name) == 64]
     for cid in records:
         assert (cli.root / "containers" / cid / "config.json").exists()

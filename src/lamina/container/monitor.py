@@ -114,7 +114,8 @@ class Supervisor:
         *attach* None means detached (output only to the log). Start errors are recorded,
         reported through *notify* and raised.
         """
-        lock = FileLock(self.manager.store.monitor_lock_path(self.cid), timeout=5)
+        # a previous watcher may still be finishing (restart): wait for it, generously under load
+        lock = FileLock(self.manager.store.monitor_lock_path(self.cid), timeout=60)
         with lock:
             try:
                 if attach is not None and (self.container.auto_remove or self.container.tty):

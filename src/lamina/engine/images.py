@@ -61,7 +61,12 @@ class ImageService:
             digests = writer.finish()
             info = out.commit()
         media = {"gzip": mt.OCI_LAYER_GZIP, "zstd": mt.OCI_LAYER_ZSTD}.get(compression, mt.OCI_LAYER)
-        return self.engine.layers.ensure(digests.diff_id, parent, info.digest, info.size, media)
+        try:
+            return self.engine.layers.ensure(digests.diff_id, parent, info.digest, info.size, media)
+        except BaseException:  # a tar the layer engine refused: its blob must not stay behind
+            if not self.store.blob_referenced(str(info.digest)):
+                blobs.delete(info.digest)
+            raise
 
     def import_tarball(self, source: BinaryIO, *, source_name: str, reference: str | None = None,
                        changes: Sequence[str] = (), message: str | None = None) -> Image:
