@@ -4,11 +4,15 @@
 # The integrator calls this from scripts/demo.sh; it imports its own busybox image.
 set -eu
 ROOT=${1:-$(mktemp -d /var/tmp/lamina-demo-ctr.XXXXXX)/root}
-L() { echo "+ lamina $*" >&2; python -m lamina --root "$ROOT" "$@"; }
-TAR=$(mktemp /var/tmp/bb.XXXXXX.tar)
-trap 'python -m lamina --root "$ROOT" rm -f -v $(python -m lamina --root "$ROOT" ps -aq) >/dev/null 2>&1 || true; rm -f "$TAR"' EXIT
-python -m lamina.testing.rootfs "$TAR" >/dev/null
-L import -c 'CMD ["/bin/sh"]' "$TAR" busybox:latest
+LAMINA=${LAMINA:-$(dirname "$0")/../.venv/bin/lamina}
+L() { echo "+ lamina $*" >&2; "$LAMINA" --root "$ROOT" "$@"; }
+trap '"$LAMINA" --root "$ROOT" rm -f -v $("$LAMINA" --root "$ROOT" ps -aq) >/dev/null 2>&1 || true' EXIT
+if ! "$LAMINA" --root "$ROOT" image inspect busybox:latest >/dev/null 2>&1; then
+  TAR=$(mktemp /var/tmp/bb.XXXXXX.tar)
+  "$(dirname "$LAMINA")/python" -m lamina.testing.rootfs "$TAR" >/dev/null
+  L import -c 'CMD ["/bin/sh"]' "$TAR" busybox:latest
+  rm -f "$TAR"
+fi
 
 echo "== isolation: same kernel, own pid 1, own hostname and namespaces"
 echo "host kernel: $(uname -r)   host uts ns: $(readlink /proc/self/ns/uts)"

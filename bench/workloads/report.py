@@ -44,7 +44,8 @@ def headline(rows: Sequence[Row]) -> str:
             out.append(f"- {r.goal.text}: **{r.ratio:.2f}×** {r.best_peer} "
                        f"({fmt(r.lamina, r.unit)} vs {fmt(r.peer_value or 0.0, r.unit)}) — {r.verdict}")
         else:
-            out.append(f"- {r.goal.text}: **{fmt(r.lamina, r.unit)}** ({r.metric}) — {r.verdict}")
+            verdict = r.verdict or "no peer figure in this run"
+            out.append(f"- {r.goal.text}: **{fmt(r.lamina, r.unit)}** ({r.metric}) — {verdict}")
     return "\n".join(out)
 
 

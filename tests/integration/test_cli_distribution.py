@@ -29,7 +29,7 @@ def pushed(tmp_path: Path, registry_server, busybox_tar: Path) -> tuple[Lamina, 
 
 
 def test_push_then_pull_into_empty_store(tmp_path: Path, pushed):
-    src, name, image = pushed
+    _, name, image = pushed
     dst = Lamina(tmp_path / "dst", "copy")
     out = dst.ok("pull", name)
     assert "Digest: sha256:" in out and out.strip().endswith(name)
@@ -83,7 +83,7 @@ def test_login_logout_basic_auth(tmp_path: Path, basic_registry, busybox_tar: Pa
 
 @pytest.mark.skipif(probes.tool("skopeo") is not None, reason=str(probes.tool("skopeo")))
 def test_skopeo_copies_what_lamina_pushed(tmp_path: Path, pushed):
-    _, name, image = pushed
+    _, name, _ = pushed
     res = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--config", f"docker://{name}"],
                          capture_output=True, text=True, check=True)
     assert json.loads(res.stdout)["rootfs"]["type"] == "layers"

@@ -30,8 +30,8 @@ def select(name: str, home: Path) -> Driver:
         return _auto(home)
     if name == "overlay":
         from lamina.driver.overlay import OverlayDriver
-        from lamina.driver.probe import probe_overlay
-        return OverlayDriver(home, support=probe_overlay(home))
+        from lamina.driver.probe import cached_probe_overlay
+        return OverlayDriver(home, support=cached_probe_overlay(home))
     if name == "btrfs":
         from lamina.driver.btrfs import BtrfsDriver
         from lamina.driver.probe import probe_btrfs

@@ -83,6 +83,36 @@ def overlay_options(new_api: bool) -> tuple[tuple[str, str | None], ...]:
     return tuple(o for o in _WANTED_OPTIONS if (params / o[0]).exists())
 
 
+def cached_probe_overlay(root: Path) -> OverlaySupport:
+    """``probe_overlay`` once per boot: the answer is kept in ``<root>/overlay-probe.json`` with the boot id.
+
+    Every CLI command opens the driver, and a real probe mount costs tens of milliseconds;
+    kernel features cannot change without a reboot, which changes the boot id.
+    """
+    import json
+    cache = root / "overlay-probe.json"
+    boot = _boot_id()
+    try:
+        data = json.loads(cache.read_text())
+        if data.get("boot_id") == boot:
+            return OverlaySupport(new_api=data["new_api"], userxattr=data["userxattr"], d_type=data["d_type"],
+                                  options=tuple((k, v) for k, v in data["options"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    support = probe_overlay(root)
+    from lamina._internal.fsops import atomic_write
+    atomic_write(cache, json.dumps({"boot_id": boot, "new_api": support.new_api, "userxattr": support.userxattr,
+                                    "d_type": support.d_type, "options": support.options}).encode())
+    return support
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 def probe_overlay(root: Path) -> OverlaySupport:
     """Mount a tiny overlay under *root* and write through it; raise DriverNotSupported on failure."""
     if os.geteuid() != 0:

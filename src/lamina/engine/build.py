@@ -30,11 +30,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from lamina.build.backend import BaseImage, LayerRef, ProcessSpec
 from lamina.digest import Digest
-from lamina.errors import ContainerCommandError, InvalidArgument, NotFound
+from lamina.errors import ContainerCommandError, InvalidArgument, LaminaError, NotFound
 
 if TYPE_CHECKING:
-    from lamina.build.builder import BuildResult
     from lamina.build.progress import ProgressEvent
+    from lamina.build.record import BuildResult, RecordStore
     from lamina.engine.engine import Engine
     from lamina.image.layers import Layer
     from lamina.runtime.crun import CrunRuntime
@@ -184,6 +184,7 @@ class EngineBuildBackend:
         self.home = engine.root / "buildcache"
         self.bundle_root = engine.config.run_dir / "build"
         self._runtime: CrunRuntime | None = None
+        self.resolved: dict[str, str] = {}   # base image name -> id, as this build resolved them
 
     @property
     def runtime(self) -> CrunRuntime:
@@ -199,6 +200,7 @@ class EngineBuildBackend:
     def base_image(self, name: str) -> BaseImage:
         store = self.engine.image_store
         image = store.resolve(name)
+        self.resolved[name] = str(image.id)
         layers = tuple(LayerRef(chain_id=str(x.chain_id), diff_id=str(x.diff_id)) for x in store.layer_stack(image))
         return BaseImage(image_id=str(image.id), config=store.config(image), layers=layers)
 
@@ -254,10 +256,17 @@ class BuildService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.backend = EngineBuildBackend(engine)
+        self._records: RecordStore | None = None
 
     def cache_store(self) -> Any:
         from lamina.build.cache import CacheStore
         return CacheStore(self.backend.home / "cache.db")
+
+    def record_store(self) -> RecordStore:
+        if self._records is None:
+            from lamina.build.record import RecordStore
+            self._records = RecordStore(self.backend.home / "cache.db")
+        return self._records
 
     def build(self, *, context: Path | None = None, context_tar: IO[bytes] | None = None,
               dockerfile: str | None = None, dockerfile_path: Path | None = None,
@@ -267,27 +276,89 @@ class BuildService:
               progress: Callable[[ProgressEvent], None] | None = None) -> BuildResult:
         """Build from a context directory (or tar stream) and store/tag the image.
 
-        Raises DockerfileError (bad Dockerfile), BuildFailed (a step failed), ImageNotFound (base),
-        InvalidArgument (bad flags). On error nothing is tagged and no rw layer is left behind.
+        A build whose record (``lamina.build.record``) still matches is not run again: its image is
+        tagged and its progress replayed. Raises DockerfileError (bad Dockerfile), BuildFailed (a
+        step failed), ImageNotFound (base), InvalidArgument (bad flags). On error nothing is tagged
+        and no rw layer is left behind.
         """
-        from lamina.build.builder import Builder, BuildRequest
-        from lamina.build.progress import Progress
         from lamina.reference import Reference
         if network not in ("default", "none", "host"):
             raise InvalidArgument(f"build: network mode {network!r} not supported (use default, none or host)")
         names = tuple(str(Reference.parse(t)) for t in tags)
-        with self._context(context, context_tar) as root:
-            text, name, df_path = self._dockerfile(root, dockerfile, dockerfile_path)
-            request = BuildRequest(
-                dockerfile=text, dockerfile_name=name, context=self._tree(root, df_path), tags=names,
-                build_args=dict(build_args or {}), target=target, no_cache=no_cache, labels=dict(labels or {}),
-                network=network, cache_explain=cache_explain, epoch=self.engine.config.source_date_epoch,
-                platform=host_platform())
-            cache = self.cache_store()
+        flags = {"build_args": sorted((k, v) for k, v in (build_args or {}).items()), "target": target,
+                 "labels": sorted((labels or {}).items()), "network": network,
+                 "epoch": self.engine.config.source_date_epoch, "platform": host_platform()}
+        try:
+            with self._context(context, context_tar) as root:
+                return self._build_in(root, dockerfile, dockerfile_path, names, flags, no_cache=no_cache,
+                                      cached_path=context_tar is None, cache_explain=cache_explain,
+                                      progress=progress)
+        finally:
+            if self._records is not None:
+                self._records.close()
+
+    def _build_in(self, root: Path | None, dockerfile: str | None, dockerfile_path: Path | None,
+                  names: tuple[str, ...], flags: Mapping[str, Any], *, no_cache: bool, cached_path: bool,
+                  cache_explain: bool, progress: Callable[[ProgressEvent], None] | None) -> BuildResult:
+        text, name, df_path = self._dockerfile(root, dockerfile, dockerfile_path)
+        key = None
+        if cached_path and not no_cache:
+            from lamina.build.record import build_key, context_manifest
+            manifest = context_manifest(root, df_path) if root is not None else ""
+            key = build_key(dockerfile=text, dockerfile_name=name, context=manifest, flags=flags)
+            done = self._replay(key, names, progress)
+            if done is not None:
+                return done
+        return self._run(key, text, name, self._tree(root, df_path), names, flags, no_cache=no_cache,
+                         cache_explain=cache_explain, progress=progress)
+
+    def _run(self, key: str | None, text: str, name: str, tree: Any, names: tuple[str, ...],
+             flags: Mapping[str, Any], *, no_cache: bool, cache_explain: bool,
+             progress: Callable[[ProgressEvent], None] | None) -> BuildResult:
+        """The step-by-step build; a successful one leaves a record under ``key``."""
+        from lamina.build.builder import Builder, BuildRequest
+        from lamina.build.progress import Progress
+        from lamina.build.record import Recorder
+        request = BuildRequest(
+            dockerfile=text, dockerfile_name=name, context=tree, tags=names,
+            build_args=dict(flags["build_args"]), target=flags["target"], no_cache=no_cache,
+            labels=dict(flags["labels"]), network=flags["network"], cache_explain=cache_explain,
+            epoch=flags["epoch"], platform=flags["platform"])
+        recorder = Recorder(progress)
+        self.backend.resolved = {}
+        cache = self.cache_store()
+        try:
+            builder = Builder(self.backend, cache=cache, progress=Progress(recorder))
+            result = builder.build(request)
+            if key is not None:
+                self.record_store().save(key, recorder.record(result.image_id, self.backend.resolved,
+                                                              builder.step_vertices))
+            return result
+        finally:
+            cache.close()
+
+    def _replay(self, key: str, names: tuple[str, ...],
+                progress: Callable[[ProgressEvent], None] | None) -> BuildResult | None:
+        """The fast path: tag the recorded image and replay its progress, if the record still holds."""
+        store = self.record_store()
+        record = store.lookup(key)
+        if record is None or not self.backend.image_exists(record.image_id):
+            return None
+        images = self.engine.image_store
+        for base, image_id in record.bases:
             try:
-                return Builder(self.backend, cache=cache, progress=Progress(progress)).build(request)
-            finally:
-                cache.close()
+                if str(images.resolve(base).id) != image_id:
+                    return None
+            except LaminaError:
+                return None
+        from lamina.build.progress import Progress
+        from lamina.build.record import BuildResult, replay
+        image = images.get(Digest.parse(record.image_id))
+        for tag in names:
+            images.tag(image, tag)
+        replay(record, Progress(progress), names)
+        return BuildResult(image_id=record.image_id, tags=names, cached=record.steps, built=0,
+                           warnings=record.warnings)
 
     @contextlib.contextmanager
     def _context(self, context: Path | None, stream: IO[bytes] | None) -> Iterator[Path | None]:

@@ -129,7 +129,7 @@ class ImageService:
             "Author": config.get("author", ""),
             "Config": config.get("config", {}),
             "Architecture": config.get("architecture", ""),
-            "Variant": config.get("variant") or None,
+            **({"Variant": config["variant"]} if config.get("variant") else {}),
             "Os": config.get("os", ""),
             "Size": image.size,
             "GraphDriver": self.graph_driver(layers),
