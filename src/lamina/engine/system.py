@@ -414,7 +414,8 @@ class SystemService:
             image_chains = {c for chains_ in self._image_stacks().values() for c in chains_}
         sizes = self._layer_sizes()
         own = [c for c in chains if c in sizes and c not in image_chains]
-        total = sum(sizes[c] for c in own)
+        mounts = self.engine.root / "buildcache" / "mounts"
+        total = sum(sizes[c] for c in own) + (_tree_bytes(mounts) if mounts.is_dir() else 0)
         return BuildCacheUsage(count=len(chains), active=len(chains) - len(own), size=total,
                                reclaimable=total, source="cache.db" if chains else "none")
 
@@ -500,7 +501,7 @@ class SystemService:
         self._check_blobs(found, careful)
         self._check_images(found)
         self._check_names(found)
-        self._check_orphan_layers(found)
+        self._check_orphan_layers(found, careful)
         self._check_driver_dirs(found, careful)
         self._check_containers(found)
         self._check_leftovers(found)
@@ -597,14 +598,15 @@ class SystemService:
                       f"driver directory {layer.layer_id} differs from diffID {layer.diff_id}: {mismatch}",
                       damage=True, images=images)
 
-    def _check_orphan_layers(self, found: _Findings) -> None:
+    def _check_orphan_layers(self, found: _Findings, careful: bool) -> None:
         keep = self._cache_chains()
         rows = self.engine.db.query(
-            "SELECT chain_id FROM layers l WHERE NOT EXISTS (SELECT 1 FROM image_layers il "
+            "SELECT chain_id, created FROM layers l WHERE NOT EXISTS (SELECT 1 FROM image_layers il "
             "WHERE il.chain_id = l.chain_id) AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)")
         for row in rows:
-            if row[0] not in keep:
-                found.add("layer-unreferenced", row[0], "layer row no image or child layer holds", damage=False)
+            if row[0] not in keep:   # a young row may be an import or build between ensure() and add()
+                found.add("layer-unreferenced", row[0], "layer row no image or child layer holds", damage=False,
+                          young=careful and time.time() - float(row[1]) < GRACE_SECONDS)
 
     # ---- images and names
     def _check_images(self, found: _Findings) -> None:
@@ -793,7 +795,7 @@ class SystemService:
         if self.engine.blobs.clean():
             actions.append("removed stale blob staging")
         actions += self._empty_trash()
-        actions += self._release_orphan_layers()
+        actions += self._release_orphan_layers(careful)
         actions += self._remove_driver_orphans(careful)
         actions += [f"deleted unreferenced blob {d}" for d in self._gc_blobs(careful=careful).removed]
         return actions
@@ -808,11 +810,13 @@ class SystemService:
                     actions.append(f"emptied trash {entry.name}")
         return actions
 
-    def _release_orphan_layers(self) -> list[str]:
+    def _release_orphan_layers(self, careful: bool) -> list[str]:
         found = _Findings()
-        self._check_orphan_layers(found)
+        self._check_orphan_layers(found, careful)
         actions = []
         for p in found.problems:
+            if p.young:
+                continue
             for layer in self.engine.layers.release(_digest(p.subject)):
                 actions.append(f"released layer {layer.chain_id}")
         return actions
@@ -914,16 +918,14 @@ class SystemService:
         removed = self.engine.volumes.prune(self._volume_users(), all_volumes=all_volumes)
         return PruneReport(volumes=tuple(n for n, _ in removed), reclaimed=sum(s for _, s in removed))
 
-    def prune_build_cache(self, *, all_entries: bool = False) -> PruneReport:
-        """The builder's prune when it exposes ``lamina.engine.build.prune_cache``; else nothing."""
-        hook = _builder_hook("prune_cache")
-        if hook is None:
-            return PruneReport(notes=("build cache not pruned: the builder exposes no prune_cache",))
-        result = hook(self.engine, all_entries=all_entries)
-        if isinstance(result, PruneReport):
-            return result
-        ids, freed = result
-        return PruneReport(build_cache=tuple(ids), reclaimed=int(freed))
+    def prune_build_cache(self) -> PruneReport:
+        """``engine.build.prune()`` (the builder's: forgets the cache, releases the layers only it held)."""
+        service = getattr(self.engine, "build", None) if (self.engine.root / "buildcache").is_dir() else None
+        if service is None or not callable(getattr(service, "prune", None)):
+            return PruneReport()
+        before = len(self._cache_chains())
+        freed = int(service.prune())
+        return PruneReport(build_cache=(f"{before} cache entries",) if before else (), reclaimed=freed)
 
     def prune(self, *, all_images: bool = False, volumes: bool = False) -> PruneReport:
         """``system prune``: stopped containers, then images, volumes (opt-in), build cache, blobs."""
@@ -931,7 +933,7 @@ class SystemService:
         if volumes:
             report += self.prune_volumes()
         report += self.prune_images(all_images=all_images)
-        report += self.prune_build_cache(all_entries=all_images)
+        report += self.prune_build_cache()
         return report
 
 
@@ -977,6 +979,11 @@ def _young(path: Path) -> bool:
         return time.time() - path.lstat().st_mtime < GRACE_SECONDS
     except FileNotFoundError:
         return False
+
+
+def _tree_bytes(root: Path) -> int:
+    from lamina.container.volumes import tree_size
+    return tree_size(root)
 
 
 def _ancestry(chain: str, rows: dict[str, Layer]) -> list[str]:

@@ -1,4 +1,4 @@
-"""``lamina diff CONTAINER``: the rw layer's changes as docker's A/C/D lines.
+"""``lamina diff CONTAINER`` (the rw layer's changes as docker's A/C/D lines) or ``lamina diff IMAGE IMAGE``.
 
 Must not hold business logic.
 """
@@ -17,8 +17,13 @@ if TYPE_CHECKING:
 
 @click.command("diff", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("container")
+@click.argument("other_image", required=False)
 @with_engine
-def command(engine: Engine, container: str) -> None:
-    """Inspect changes to files on a container's filesystem."""
+def command(engine: Engine, container: str, other_image: str | None) -> None:
+    """Inspect changes to files on a container's filesystem, or between two images (A/C/D with sizes)."""
+    if other_image is not None:
+        from lamina.cli.commands.image_diff import diff_images
+        diff_images(engine, container, other_image)
+        return
     for change in engine.containers.diff(container):
         echo(f"{change.kind.value} {change.path}")
