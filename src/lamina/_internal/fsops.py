@@ -41,8 +41,13 @@ def translate_enospc(path: str | os.PathLike[str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[BinaryIO]:
-    """Yield a file whose content replaces *path* atomically when the block ends without error."""
+def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644, *, durable: bool = True) -> Iterator[BinaryIO]:
+    """Yield a file whose content replaces *path* atomically when the block ends without error.
+
+    ``durable=False`` skips the two fsyncs: the rename is still atomic for readers and against a
+    killed process, but not against power loss. For per-boot or throw-away records (container
+    state, bundles), where an fsync per write is most of a ``run --rm``'s own cost.
+    """
     target = Path(path)
     tmp = target.with_name(f".tmp-{target.name}-{uuid.uuid4().hex[:8]}")
     try:
@@ -50,17 +55,19 @@ def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[B
             yield f
             f.flush()
             os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, target)
-        fsync_dir(target.parent)
+        if durable:
+            fsync_dir(target.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Replace *path* with *data* atomically (tmp + fsync + rename + fsync dir)."""
-    with atomic_writer(path, mode) as f:
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, durable: bool = True) -> None:
+    """Replace *path* with *data* atomically (tmp + fsync + rename + fsync dir; see ``atomic_writer``)."""
+    with atomic_writer(path, mode, durable=durable) as f:
         f.write(data)
 
 

@@ -323,7 +323,7 @@ class ContainerManager:
         write_etc_files(etc, hostname, opts.network)
         config = build_runtime_config(request.image_config, opts, rootfs, container_id=cid, etc_files=etc,
                                       host=self.host)
-        atomic_write(bundle / "config.json", json.dumps(config).encode())
+        atomic_write(bundle / "config.json", json.dumps(config).encode(), durable=False)
         return config
 
     def _resolve_mounts(self, cid: str, request: CreateRequest,

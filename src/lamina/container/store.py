@@ -14,6 +14,10 @@ records. On-disk layout under ``<root>/containers/``::
                             for the container's init: free while "running" means nobody watches
     <id>/bundle/            the OCI bundle: config.json + etc/{hostname,hosts,resolv.conf}
     <id>/container.log      json-file logs (one JSON object per line)
+
+Records are written atomically (tmp + rename) but not fsynced: they describe processes that a
+power loss ends anyway, and an fsync per transition was most of ``run --rm``'s own cost. A
+SIGKILLed CLI still leaves either the old or the new record, never a torn one.
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ class ContainerStore:
         lock = FileLock(staging / "lock", timeout=0)
         lock.acquire()
         try:
-            atomic_write(staging / "incomplete", b"")
+            atomic_write(staging / "incomplete", b"", durable=False)
             self._claim(name, container_id)
             os.rename(staging, final)
         except BaseException:
@@ -140,7 +144,7 @@ class ContainerStore:
     def commit(self, container: Container, state: ContainerState) -> None:
         """Write config.json and state.json, then clear the incomplete marker (last)."""
         path = self.dir(container.id)
-        atomic_write(path / "config.json", json.dumps(container.to_json()).encode())
+        atomic_write(path / "config.json", json.dumps(container.to_json()).encode(), durable=False)
         self.save_state(container.id, state)
         (path / "incomplete").unlink(missing_ok=True)
 
@@ -172,7 +176,7 @@ class ContainerStore:
             raise StoreCorrupted(f"read container state {container_id}: {exc}") from exc
 
     def save_state(self, container_id: str, state: ContainerState) -> None:
-        atomic_write(self.dir(container_id) / "state.json", json.dumps(state.to_json()).encode())
+        atomic_write(self.dir(container_id) / "state.json", json.dumps(state.to_json()).encode(), durable=False)
 
     def list(self) -> list[Container]:
         out = []

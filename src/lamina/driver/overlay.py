@@ -215,6 +215,8 @@ class OverlayDriver(RefcountedDriver):
         ldir = self._layer_dir(layer_id)
         lowers = self._mount_lowers(layer_id)
         upper = (str(ldir / "diff"), str(ldir / "work")) if self.writable(layer_id) else None
+        if upper and self.support.volatile:
+            _fresh_workdir(ldir / "work")
         target = str(self._view(layer_id))
         nest = self.deep == "auto"
         try:
@@ -289,6 +291,8 @@ class OverlayDriver(RefcountedDriver):
             opts += [("lowerdir+", p) for p in lowers]
             if upper:
                 opts += [("upperdir", upper[0]), ("workdir", upper[1])]
+                if self.support.volatile:
+                    opts.append(("volatile", None))
             mnt.fs_mount("overlay", target, opts, source="overlay", readonly=upper is None)
             return
         rel = [os.path.relpath(self._shorten(p), self.root) for p in lowers]
@@ -375,3 +379,18 @@ class OverlayDriver(RefcountedDriver):
                 ("Mount API", "fsconfig lowerdir+" if self.new_api else "mount(2) with l/ short links"),
                 ("Max lowers per mount", str(self.max_lowers)),
                 ("Deep stacks", "nested overlays" if self.deep != "flatten" else "flattened prefixes")]
+
+
+def _fresh_workdir(work: Path) -> None:
+    """Empty an rw layer's workdir before a ``volatile`` mount.
+
+    Writable layers mount with overlay's ``volatile`` option: unmounting then does not sync the
+    whole upper file system (measured here: 0.8 s per ``run --rm`` while other processes write,
+    against microseconds). The kernel leaves ``work/work/incompat/volatile`` behind and refuses
+    the next mount while it exists; the workdir holds only the kernel's scratch state, so it is
+    recreated. Durability is not lost where it matters: commits and builds fsync the blobs they
+    write from the upper dir, and a container's own writes were never synced by docker either.
+    """
+    if work.exists():
+        rmtree(work)
+    work.mkdir()

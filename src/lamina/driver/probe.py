@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import shutil
 import struct
 import tempfile
@@ -44,11 +43,12 @@ class OverlaySupport:
     options: tuple[tuple[str, str | None], ...]
     userxattr: bool
     d_type: bool
+    volatile: bool = False  # overlay's "volatile": no sync of the upper fs on umount/syncfs
 
 
 def supports_d_type(path: str | os.PathLike[str]) -> bool:
     """True when getdents64 on *path* reports entry types; falls back to True if the syscall is unknown."""
-    number = _GETDENTS64.get(platform.machine())
+    number = _GETDENTS64.get(os.uname().machine)
     if number is None:
         return True
     with tempfile.TemporaryDirectory(prefix=".dtype-", dir=path) as tmp:
@@ -96,12 +96,14 @@ def cached_probe_overlay(root: Path) -> OverlaySupport:
         data = json.loads(cache.read_text())
         if data.get("boot_id") == boot:
             return OverlaySupport(new_api=data["new_api"], userxattr=data["userxattr"], d_type=data["d_type"],
+                                  volatile=data.get("volatile", False),
                                   options=tuple((k, v) for k, v in data["options"]))
     except (OSError, ValueError, KeyError, TypeError):
         pass
     support = probe_overlay(root)
     from lamina._internal.fsops import atomic_write
     atomic_write(cache, json.dumps({"boot_id": boot, "new_api": support.new_api, "userxattr": support.userxattr,
+                                    "volatile": support.volatile,
                                     "d_type": support.d_type, "options": support.options}).encode())
     return support
 
@@ -130,7 +132,8 @@ def probe_overlay(root: Path) -> OverlaySupport:
     finally:
         rmtree(tmp)
     userxattr = new_api and mnt.fs_option_supported("overlay", "userxattr", None)
-    return OverlaySupport(new_api=new_api, options=options, userxattr=userxattr, d_type=True)
+    volatile = new_api and mnt.fs_option_supported("overlay", "volatile", None)
+    return OverlaySupport(new_api=new_api, options=options, userxattr=userxattr, d_type=True, volatile=volatile)
 
 
 def _try_mount(tmp: Path, new_api: bool, options: tuple[tuple[str, str | None], ...]) -> None:

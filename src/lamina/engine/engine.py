@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from lamina.engine.containers import ContainerService
     from lamina.engine.distribution import DistributionService
     from lamina.engine.images import ImageService
-    from lamina.engine.system import Session, SystemService
+    from lamina.engine.session import Session
+    from lamina.engine.system import SystemService
     from lamina.image.layers import LayerStore
     from lamina.image.metadata import MetadataDB
     from lamina.image.store import Image, ImageStore
@@ -68,7 +69,7 @@ class Engine:
 
     def _open_session(self) -> Session:
         """Join the root's sessions; recovers from a crashed process first (cheap when none did)."""
-        from lamina.engine.system import Session
+        from lamina.engine.session import Session
         session = Session(self.root)
         session.open(lambda: self.system.recover())
         return session

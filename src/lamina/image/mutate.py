@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import platform as _platform
+import os
 import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,7 +35,7 @@ def timestamp(epoch: float | None = None) -> str:
 
 
 def empty_config(created: str) -> dict[str, Any]:
-    arch = _ARCH.get(_platform.machine(), _platform.machine())
+    arch = _ARCH.get(os.uname().machine, os.uname().machine)
     return {"architecture": arch, "os": "linux", "created": created,
             "config": {"Env": [f"PATH={DEFAULT_PATH}"]},
             "rootfs": {"type": "layers", "diff_ids": []}, "history": []}

@@ -13,7 +13,7 @@ exact platform first, then older variants of the same architecture, then the
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,10 +77,10 @@ class Platform:
     @classmethod
     def current(cls) -> Platform:
         """The platform of this machine, from ``uname`` (GOARCH names: amd64, arm64, arm/v7 …)."""
-        arch, variant = _arch_and_variant(_platform.machine() or "amd64", None)
+        arch, variant = _arch_and_variant(os.uname().machine or "amd64", None)
         if arch == "arm64":
             variant = "v8"
-        return cls(architecture=arch, os=(_platform.system() or "linux").lower(), variant=variant or None)
+        return cls(architecture=arch, os=(os.uname().sysname or "linux").lower(), variant=variant or None)
 
     @classmethod
     def parse(cls, text: str) -> Platform:
