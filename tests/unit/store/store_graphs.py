@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from lamina.digest import Digest
+from lamina.spec.mediatypes import OCI_INDEX, OCI_MANIFEST
 from lamina.store.blobs import BlobStore
-from lamina.store.walk import OCI_INDEX, OCI_MANIFEST
 
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"

@@ -9,13 +9,15 @@ from store_graphs import FOREIGN_TYPE, LAYER_TYPE, graph_digests, make_index, ma
 
 from lamina.digest import Digest
 from lamina.errors import DigestMismatch, InvalidManifest
-from lamina.store.walk import (
+from lamina.spec.mediatypes import (
     DOCKER_FOREIGN_LAYER,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
-    MAX_MANIFEST_SIZE,
     OCI_INDEX,
     OCI_MANIFEST,
+)
+from lamina.store.walk import (
+    MAX_MANIFEST_SIZE,
     find_missing,
     is_foreign,
     sniff_descriptor,
