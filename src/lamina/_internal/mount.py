@@ -21,7 +21,6 @@ the tables were unified), so x86_64 and aarch64 share them.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -59,7 +58,12 @@ _chdir_lock = threading.Lock()
 
 @functools.cache
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    """glibc by its soname; ``find_library`` (which runs ``ldconfig -p``, ~10 ms) only as a fallback."""
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+        return ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
 
 
 def _check(ret: int, what: str, path: str | None = None, detail: str = "") -> int:

@@ -147,7 +147,22 @@ def main(argv: list[str] | None = None) -> None:
         traceback.print_exc()
         click.echo(f"Error: internal error (a bug in lamina): {exc!r}", err=True)
         sys.exit(125 if _is_run_verb() else 1)
-    sys.exit(0)
+    _fast_exit()
+
+
+def _fast_exit() -> None:
+    """Exit 0 without the interpreter's teardown (~40 ms of module and object finalisation).
+
+    Everything that matters is already done: the Engine was closed by click's context, output
+    is flushed here, logging handlers are flushed by ``logging.shutdown``.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    logging.shutdown()
+    os._exit(0)
 
 
 _state = {"engine_error_exit": 1}
