@@ -305,3 +305,12 @@ def test_copy_driver_run_diff_commit(copy_cli):
     copy_cli.ok("commit", "c1", "cc:1")
     assert copy_cli.ok("run", "--rm", "cc:1", "cat", "/c") == "c\n"
     assert _inspect(copy_cli, "c1")["GraphDriver"]["Name"] == "copy"
+
+
+def test_info_reports_driver_runtime_and_counts(tmp_path, busybox_tar):
+    from lamina.testing.cli import Lamina
+    cli = Lamina(tmp_path / "r", "copy")
+    cli.ok("import", str(busybox_tar), "bb")
+    out = cli.ok("info")
+    assert "Images: 1" in out and "Storage Driver: copy" in out and "Containers: 0" in out
+    assert cli.ok("info", "--format", "{{.Driver}} {{.Images}}").strip() == "copy 1"

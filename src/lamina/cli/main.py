@@ -57,7 +57,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "export": ("export", "Export a container's filesystem as a tar archive"),
     "container": ("container_group", "Manage containers"),
     "volume": ("volume", "Manage volumes"),
-    "system": ("system", "Manage lamina (df, check, prune, info)"),
+    "system": ("system", "Manage lamina (df, check, prune)"),
     "info": ("info", "Display system-wide information"),
     "version": ("version", "Show the lamina version information"),
     "analyze": ("analyze", "Analyze an image's layers for wasted space"),

@@ -63,6 +63,10 @@ class ContainerService:
         from lamina.runtime.crun import CrunRuntime
         return CrunRuntime(self.engine.config.runtime, state_root=self.engine.config.run_dir / "crun")
 
+    def runtime_version(self) -> str:
+        """``crun 1.8.1``: the OCI runtime containers use; RuntimeNotFound when there is none."""
+        return self._make_runtime().version()
+
     @property
     def store(self) -> ContainerStore:
         return self.manager.store
