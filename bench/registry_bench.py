@@ -7,7 +7,11 @@ Usage:  .venv/bin/python bench/registry_bench.py [--reps 3] [--layer-mb 70] [--r
 2. For each rep, a fresh registry: ``lamina push`` (a subprocess: interpreter + imports + push)
    then ``skopeo copy oci:… docker://…`` to another repo; then ``lamina pull`` into an empty store
    and ``skopeo copy docker://… oci:<empty dir>``. Wall times; medians printed.
-3. Peak RSS (VmHWM of each child process) of a lamina push and a pull of a 1 GiB layer, and of
+3. W1-like image (4 gzip layers, ~73 MB: the busybox base tar, a few small files, 2000 small files +
+   64 MiB random, one small file), pushed once by skopeo; then the full CLI ``lamina --root <empty>
+   pull`` (process start, download, decompress, diffID check, extraction, image registration), median
+   of ``--cli-reps`` (5), each into a brand-new root.
+4. Peak RSS (VmHWM of each child process) of a lamina push and a pull of a 1 GiB layer, and of
    a 256 MiB layer, to show it is flat in layer size.
 Prints a table; nothing is asserted.
 """
@@ -160,6 +164,83 @@ def bench_speed(work: Path, reps: int, layer_mb: int) -> dict[str, list[float]]:
     return results
 
 
+BASE_TAR = Path("/var/tmp/anchors/bbase.tar")
+W1_SEED = 20261124
+
+
+def _tar_of(files: list[tuple[str, bytes]]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 946684800, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+def w1_layer_tars() -> list[bytes]:
+    """Four uncompressed layer tars shaped like the W1 image (deterministic content)."""
+    import random
+
+    rng = random.Random(W1_SEED)
+    base = BASE_TAR.read_bytes() if BASE_TAR.is_file() else _tar_of(
+        [(f"bin/f{i}", rng.randbytes(8192)) for i in range(256)])
+    gen = _tar_of([(f"app/gen/f{i}.txt", f"generated {i}\n".encode()) for i in range(1, 6)])
+    small = [(f"app/data/small/{i:04d}.bin", rng.randbytes(rng.randint(1024, 4096))) for i in range(2000)]
+    big = random.Random(W1_SEED + 1).randbytes(64 << 20)
+    data = _tar_of([*small, ("app/data/big.bin", big)])
+    tail = _tar_of([("app/count.txt", b"2000\n"), ("app/sum.txt", b"x  /app/data/small/0000.bin\n")])
+    return [base, gen, data, tail]
+
+
+def make_w1_image(root: Path) -> int:
+    """An OCI layout at *root* holding the W1-like image as tag ``v1``; returns its blob bytes."""
+    from isal import igzip
+
+    blobs = BlobStore(root)
+    layers, diff_ids = [], []
+    for tar in w1_layer_tars():
+        diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
+        info = blobs.put_bytes(igzip.compress(tar, compresslevel=1, mtime=0))
+        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                       "digest": str(info.digest), "size": info.size})
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    cfg = blobs.put_bytes(config)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": str(cfg.digest), "size": cfg.size},
+                           "layers": layers}).encode()
+    m = blobs.put_bytes(manifest)
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": OCI_MANIFEST, "digest": str(m.digest), "size": m.size,
+        "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}))
+    return sum(int(layer["size"]) for layer in layers)
+
+
+def bench_cli_pull(work: Path, reps: int, driver: str) -> list[float]:
+    """Wall seconds of ``lamina --root <new> pull <W1-like image>`` (the whole CLI), one per rep."""
+    size = make_w1_image(work / "w1-src")
+    print(f"W1-like image: {size / 1e6:.1f} MB of gzip layers", flush=True)
+    reg = start_registry(work / "w1-reg")
+    times = []
+    try:
+        skopeo(f"oci:{work / 'w1-src'}:v1", f"docker://{reg.host}/bench/w1:v1")
+        lamina_bin = str(Path(PY).parent / "lamina")
+        for rep in range(reps):
+            root = work / f"w1-root{rep}"
+            t0 = time.perf_counter()
+            subprocess.run([lamina_bin, "--root", str(root), "--storage-driver", driver, "pull", "-q",
+                            f"{reg.host}/bench/w1:v1"], check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+            shutil.rmtree(root)
+    finally:
+        reg.stop()
+        shutil.rmtree(work / "w1-reg", ignore_errors=True)
+        shutil.rmtree(work / "w1-src", ignore_errors=True)
+    return times
+
+
 def bench_rss(work: Path, size: int) -> tuple[int, int]:
     _, manifest = make_image(work / "rss-src", size, gzip_it=False)
     reg = start_registry(work / "rss-reg")
@@ -179,9 +260,17 @@ def main() -> None:
     parser.add_argument("--layer-mb", type=int, default=70)
     parser.add_argument("--rss-gib", type=float, default=1.0)
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--cli-reps", type=int, default=5)
+    parser.add_argument("--driver", default="auto", help="storage driver for the CLI pull")
+    parser.add_argument("--only-cli", action="store_true", help="only the W1-like CLI pull")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lamina-regbench-", dir="/var/tmp") as tmp:
         work = Path(tmp)
+        cli = bench_cli_pull(work, args.cli_reps, args.driver)
+        print(f"{'lamina pull CLI, W1-like, ' + args.driver:34} {statistics.median(cli):9.3f}  "
+              f"{' '.join(f'{v:.3f}' for v in cli)}   (docker pull W4: 1.9-2.3 s)", flush=True)
+        if args.only_cli:
+            return
         results = bench_speed(work, args.reps, args.layer_mb)
         print(f"\n{'what':34} {'median s':>9}  runs")
         for name, values in results.items():

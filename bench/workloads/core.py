@@ -33,7 +33,8 @@ class CommandFailed(Exception):
     """A measured or preparatory command exited non-zero."""
 
     def __init__(self, argv: Sequence[str], code: int, stderr: str) -> None:
-        super().__init__(f"run {' '.join(argv)[:120]}: exit {code}: {stderr.strip()[-400:]}")
+        last = [line for line in stderr.strip().splitlines() if line.strip()][-2:]
+        super().__init__(f"run {' '.join(argv)[:100]}: exit {code}: {' / '.join(last)[-300:]}")
         self.argv, self.code, self.stderr = list(argv), code, stderr
 
 

@@ -35,17 +35,21 @@ def all_results(results: Sequence[Result]) -> str:
 
 
 def headline(rows: Sequence[Row]) -> str:
-    """The short block for the README: one line per goal that has a figure."""
-    out = []
-    for r in rows:
-        if r.goal is None:
+    """The short block for the README: one line per goal (absolute goals: the worst figure)."""
+    out, seen = [], set()
+    for row in rows:
+        goal = row.goal
+        if goal is None or goal.text in seen:
             continue
+        same = [x for x in rows if x.goal == goal]
+        r = max(same, key=lambda x: x.score or 0.0) if goal.kind == "max" else row
+        seen.add(goal.text)
+        verdict = r.verdict or "no peer figure in this run"
         if r.ratio is not None:
-            out.append(f"- {r.goal.text}: **{r.ratio:.2f}×** {r.best_peer} "
-                       f"({fmt(r.lamina, r.unit)} vs {fmt(r.peer_value or 0.0, r.unit)}) — {r.verdict}")
+            out.append(f"- {goal.text}: **{r.ratio:.2f}×** {r.best_peer} "
+                       f"({fmt(r.lamina, r.unit)} vs {fmt(r.peer_value or 0.0, r.unit)}) — {verdict}")
         else:
-            verdict = r.verdict or "no peer figure in this run"
-            out.append(f"- {r.goal.text}: **{fmt(r.lamina, r.unit)}** ({r.metric}) — {verdict}")
+            out.append(f"- {goal.text}: **{fmt(r.lamina, r.unit)}** (worst: {r.metric}) — {verdict}")
     return "\n".join(out)
 
 

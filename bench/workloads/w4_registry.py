@@ -1,9 +1,10 @@
 """W4: push the W1 image to a fresh loopback docker-registry and pull it back, lamina vs skopeo/podman/docker.
 
 Each rep and tool gets an empty registry on 127.0.0.1:5001 (the port setup.sh marks insecure for
-docker and containers/image). lamina pulls into a fresh root (all 4 layers fetched and applied);
-podman into a fresh --root (same); docker after ``docker rmi`` (the base layer stays local, 3 of 4
-layers fetched), as measure.sh does. It must stop every registry it starts.
+docker and containers/image). docker pulls after ``docker rmi`` (its store is initialised and the base
+layer stays local), as measure.sh does; lamina mirrors that: it pulls into a new root that holds only
+the imported base (store initialised, untimed); podman into a brand-new --root (as measure.sh).
+It must stop every registry it starts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import peers
 
 from workloads import w1_build
-from workloads.core import Context, Result, clock, guard, require, sh
+from workloads.core import BASE, BASE_TAR, Context, Result, clock, guard, require, sh
 
 PORT = 5001
 HOST = f"127.0.0.1:{PORT}"
@@ -79,8 +80,9 @@ def lamina(ctx: Context) -> None:
         sh(ctx.lamina("tag", tag, remote))
         push = clock(lambda: sh(ctx.lamina("push", "-q", remote)))
         fresh = ctx.work / f"w4-lamina-pull{i}"
-        pull = clock(lambda: sh([ctx.lamina()[0], "--root", str(fresh), "--storage-driver", ctx.driver,
-                                 "pull", "-q", remote]))
+        other = [ctx.lamina()[0], "--root", str(fresh), "--storage-driver", ctx.driver]
+        sh([*other, "import", str(BASE_TAR), BASE])
+        pull = clock(lambda: sh([*other, "pull", "-q", remote]))
         shutil.rmtree(fresh, ignore_errors=True)
         return push, pull
     reps(ctx, "lamina", "lamina", once)

@@ -133,3 +133,16 @@ def test_builder_prune(cli: Lamina, ctx: Path) -> None:
     assert out.startswith("Total reclaimed space: ") and not out.strip().endswith(" 0B")
     res = cli("build", "--progress", "plain", "-t", "app", str(ctx))
     assert res.code == 0 and "CACHED" not in res.err
+
+
+def test_fully_cached_rebuild_is_replayed_and_follows_the_base(cli: Lamina, ctx: Path, busybox_tar: Path) -> None:
+    first = cli.ok("build", "-q", "-t", "app:1", str(ctx)).strip()
+    res = cli("build", "--progress", "plain", "-t", "app:new", str(ctx))
+    assert res.code == 0 and res.err.count("CACHED") == 4, res.err
+    assert "naming to docker.io/library/app:new done" in res.err and "exporting to image" in res.err
+    assert cli.ok("inspect", "--format", "{{.Id}}", "app:new").strip() == first
+    cli.ok("import", "-c", 'CMD ["/bin/echo"]', str(busybox_tar), "busybox:latest")  # the base tag moves
+    res = cli("build", "--progress", "plain", "-t", "app:1", str(ctx))
+    assert res.code == 0 and "CACHED" not in res.err
+    assert cli.ok("inspect", "--format", "{{.Id}}", "app:1").strip() != first
+    assert leftovers(cli.root) == []

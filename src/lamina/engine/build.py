@@ -1,16 +1,24 @@
 """BuildService: ``lamina build`` and ``builder prune`` over one Engine; EngineBuildBackend implements
 ``lamina.build.backend.BuildBackend`` with the storage driver, crun and the image/layer stores.
 
-A RUN step: ``driver.create(build-<rand>, parent, writable=True)``, mount, write a bundle
-(``config.json`` from ``container.ocispec`` with the mounted rootfs) under ``<run_dir>/build/<id>``,
-``crun run`` with stdout+stderr on a pipe that is streamed to the progress; ``commit`` unmounts,
-writes the layer tar (``driver.diff`` at the build epoch) through a deterministic gzip into the blob
-store and registers it (``LayerStore.ensure``). Leaving the step removes the rw layer, its mount and
-the bundle whatever happened.
+Fully cached builds take a fast path: the whole build is keyed by the Dockerfile, the flags and a
+stat-only manifest of the context (``lamina.build.record``); a matching record whose image and
+base images still hold is tagged and its progress replayed, without parsing or hashing anything.
 
-On disk (besides the store): ``<root>/buildcache/cache.db`` (the cache, lamina.build.cache),
-``<root>/buildcache/mounts/<id>`` (RUN --mount=type=cache dirs), ``<root>/buildcache/tmp/`` (contexts
-received as tars, removed after the build).
+A step's rw layer: ``driver.create(build-<rand>, parent, writable=True)``; the merged view is
+mounted only when a step needs it. A COPY or WORKDIR into a directory that does not exist below
+writes straight into the overlay upper dir (``EngineRwLayer.new_dir``): no mount, and no unmount,
+which on overlayfs syncs the whole upper filesystem. A RUN mounts (overlay with ``volatile``, for
+the same reason), writes a bundle (``config.json`` from ``container.ocispec`` with the mounted
+rootfs) under ``<run_dir>/build/<id>`` and runs ``crun run`` with stdout+stderr on a pipe streamed
+to the progress. ``commit`` unmounts, computes the changes once, writes the layer tar at the build
+epoch through a deterministic gzip into the blob store and seals the rw layer in place as the
+read-only layer (``LayerStore.adopt``: nothing is re-applied). Leaving the step removes the rw
+layer, its mount and the bundle whatever happened.
+
+On disk (besides the store): ``<root>/buildcache/cache.db`` (the step cache, lamina.build.cache,
+and the build records), ``<root>/buildcache/mounts/<id>`` (RUN --mount=type=cache dirs),
+``<root>/buildcache/tmp/`` (contexts received as tars, removed after the build).
 
 Must not print or exit.
 """
@@ -22,6 +30,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,8 +44,10 @@ from lamina.errors import ContainerCommandError, InvalidArgument, LaminaError, N
 if TYPE_CHECKING:
     from lamina.build.progress import ProgressEvent
     from lamina.build.record import BuildResult, RecordStore
+    from lamina.driver.base import Driver
     from lamina.engine.engine import Engine
     from lamina.image.layers import Layer
+    from lamina.layer.changes import Change
     from lamina.runtime.crun import CrunRuntime
 
 log = logging.getLogger(__name__)
@@ -45,7 +56,12 @@ BUILD_HOSTNAME = "buildkitsandbox"
 
 
 class EngineRwLayer:
-    """One step's writable layer on the real driver (see the module docstring)."""
+    """One step's writable layer on the real driver (see the module docstring).
+
+    The merged view is mounted on first use of ``rootfs`` only: a COPY or WORKDIR into a new
+    directory writes straight into the overlay driver's upper dir (``new_dir``) and never mounts,
+    so it also skips the sync of the whole upper filesystem that unmounting a written overlay does.
+    """
 
     def __init__(self, backend: EngineBuildBackend, parent: Layer | None, epoch: int) -> None:
         self.backend = backend
@@ -56,8 +72,59 @@ class EngineRwLayer:
         self.driver.create(self.layer_id, parent.layer_id if parent else None, writable=True)
         self.mounted = False
         self.adopted = False
-        self.rootfs = self.driver.mount(self.layer_id)
-        self.mounted = True
+        self._rootfs: Path | None = None
+        self._mounter: Driver = self.driver
+
+    @property
+    def rootfs(self) -> Path:
+        """The writable merged view (mounted now if it is not yet)."""
+        if self._rootfs is None:
+            self._mounter = self.backend.rw_driver()
+            try:
+                self._rootfs = self._mounter.mount(self.layer_id)
+            except (OSError, LaminaError) as exc:
+                if self._mounter is self.driver:
+                    raise
+                log.info("volatile overlay mount refused, mounting normally layer=%s error=%s", self.layer_id, exc)
+                self._mounter = self.backend.no_volatile()
+                self._rootfs = self._mounter.mount(self.layer_id)
+            self.mounted = True
+        return self._rootfs
+
+    def _upper(self) -> Path | None:
+        """The overlay driver's upper dir of this layer (docker's GraphDriver ``UpperDir``), else None."""
+        if self.driver.name != "overlay":
+            return None
+        upper = self.driver.metadata(self.layer_id).get("UpperDir")
+        return Path(upper) if upper else None
+
+    def new_dir(self, path: str, uid: int, gid: int) -> Path | None:
+        """Make the image directory ``path`` in this layer's own files, without mounting; its host path.
+
+        Only when that is exactly what writing through the merged view would do: overlay driver,
+        nothing mounted or changed yet, and ``path`` missing from the parent chain with no symlink or
+        non-directory on the way. Ancestors that exist below are copied up (mode, owner, xattrs,
+        times, as overlayfs does); missing ones are made 0755 ``uid:gid``. None: use ``rootfs``.
+        """
+        upper = self._upper()
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        if upper is None or self.mounted or not parts or ".." in parts or any(os.scandir(upper)):
+            return None
+        if self.parent is None:
+            return _make_below(upper, parts, None, [], uid, gid)
+        view = self.driver.mount(self.parent.layer_id)   # read-only: unmounting it syncs nothing
+        try:
+            found = _existing_dirs(view, parts)
+            if found is None or len(found) == len(parts):
+                return None
+            try:
+                return _make_below(upper, parts, view, found, uid, gid)
+            except OSError as exc:   # e.g. an xattr this filesystem refuses: let overlayfs do it
+                log.info("direct write refused, mounting instead layer=%s error=%s", self.layer_id, exc)
+                shutil.rmtree(upper / parts[0], ignore_errors=True)
+                return None
+        finally:
+            self.driver.unmount(self.parent.layer_id)
 
     def run(self, spec: ProcessSpec, output: Callable[[bytes], None]) -> int:
         container_id = self.layer_id
@@ -97,20 +164,35 @@ class EngineRwLayer:
         from lamina.spec import mediatypes as mt
         self._unmount()
         parent_id = self.parent.layer_id if self.parent else None
-        if not self.driver.changes(self.layer_id, parent_id):
+        changes = self.driver.changes(self.layer_id, parent_id)
+        if not changes:
             return None
         engine = self.backend.engine
         with engine.blobs.writer() as out:
             writer = CompressingWriter(out, "gzip")  # type: ignore[arg-type]
-            self.driver.diff(self.layer_id, parent_id, writer, epoch=self.epoch)  # type: ignore[arg-type]
+            size = self._write_diff(changes, parent_id, writer)
             digests = writer.finish()
             info = out.commit()
-        layer = self._adopt(digests.diff_id, info.digest, info.size, mt.OCI_LAYER_GZIP)
+        layer = self._adopt(digests.diff_id, info.digest, info.size, mt.OCI_LAYER_GZIP, size)
         if layer is None:
             layer = engine.layers.ensure(digests.diff_id, self.parent, info.digest, info.size, mt.OCI_LAYER_GZIP)
         return LayerRef(chain_id=str(layer.chain_id), diff_id=str(layer.diff_id))
 
-    def _adopt(self, diff_id: Digest, blob: Digest, blob_size: int, media_type: str) -> Layer | None:
+    def _write_diff(self, changes: list[Change], parent_id: str | None, out: Any) -> int | None:
+        """The layer tar into ``out``; its size when known without another walk.
+
+        Overlay: what ``OverlayDriver.diff`` does natively (the changes of ``diff/`` against the
+        parents it was created on), with the changes computed once instead of three times.
+        """
+        upper = self._upper()
+        if upper is None:
+            self.driver.diff(self.layer_id, parent_id, out, epoch=self.epoch)
+            return None
+        from lamina.layer.tarwriter import write_changes
+        return write_changes(upper, changes, out, epoch=self.epoch, upper=upper)
+
+    def _adopt(self, diff_id: Digest, blob: Digest, blob_size: int, media_type: str,
+               size: int | None) -> Layer | None:
         """Register this rw layer's directory as the read-only layer itself (no re-apply of the tar).
 
         The driver dir already holds exactly what applying the tar would produce (overlay: the same
@@ -125,17 +207,22 @@ class EngineRwLayer:
         if not marker.exists():
             return None
         parent_id = self.parent.layer_id if self.parent else None
-        size = self.driver.diff_size(self.layer_id, parent_id)
-        marker.unlink()
+        if size is None:
+            size = self.driver.diff_size(self.layer_id, parent_id)
+        marker.unlink()   # sealed: the driver now mounts it read-only, as a lower
         self.adopted = True
-        record = layers._record  # TODO(#5): a public LayerStore.adopt()
-        return record(next_chain_id(self.parent, diff_id), diff_id, self.parent, self.layer_id, size, blob,
-                      blob_size, media_type)
+        return layers.adopt(self.layer_id, diff_id, self.parent, size=size, blob_digest=blob, blob_size=blob_size,
+                            media_type=media_type)
 
     def _unmount(self) -> None:
         if self.mounted:
-            self.driver.unmount(self.layer_id)
+            self._mounter.unmount(self.layer_id)
             self.mounted = False
+            self._rootfs = None
+            if self._mounter is not self.driver:   # volatile leaves work/work/incompat, which blocks a remount
+                work = self.driver.metadata(self.layer_id).get("WorkDir")
+                if work:
+                    shutil.rmtree(Path(work) / "work", ignore_errors=True)
 
     def discard(self) -> None:
         try:
@@ -143,6 +230,57 @@ class EngineRwLayer:
         finally:
             if not self.adopted:
                 self.driver.remove(self.layer_id)
+
+
+def _volatile_overlay(driver: Driver) -> Driver | None:
+    from lamina.driver.overlay import OverlayDriver
+    if not isinstance(driver, OverlayDriver) or ("volatile", None) in driver.support.options:
+        return None
+    import dataclasses
+    support = dataclasses.replace(driver.support, options=(*driver.support.options, ("volatile", None)))
+    return OverlayDriver(driver.home, support=support, deep=driver.deep, legacy_mount=not driver.new_api)
+
+
+def _existing_dirs(view: Path, parts: list[str]) -> list[os.stat_result] | None:
+    """lstat of the leading components of ``parts`` that exist under ``view``; None if one is not a dir."""
+    found: list[os.stat_result] = []
+    current = str(view)
+    for name in parts:
+        current = os.path.join(current, name)
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            break
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        found.append(st)
+    return found
+
+
+def _make_below(upper: Path, parts: list[str], view: Path | None, found: list[os.stat_result],
+                uid: int, gid: int) -> Path:
+    current = upper
+    for n, name in enumerate(parts):
+        current = current / name
+        if n < len(found):
+            assert view is not None
+            _copy_up_dir(view.joinpath(*parts[:n + 1]), current, found[n])
+            continue
+        current.mkdir(mode=0o755)
+        os.chmod(current, 0o755)
+        os.lchown(current, uid, gid)
+    return current
+
+
+def _copy_up_dir(src: Path, dst: Path, st: os.stat_result) -> None:
+    """What overlayfs's copy-up does to a directory: same mode, owner, xattrs and times."""
+    dst.mkdir()
+    os.lchown(dst, st.st_uid, st.st_gid)
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    for name in os.listxattr(src, follow_symlinks=False):
+        if ".overlay." not in name:
+            os.setxattr(dst, name, os.getxattr(src, name, follow_symlinks=False), follow_symlinks=False)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
 def _stream(run: Callable[[tuple[int, int, int]], int], output: Callable[[bytes], None]) -> int:
@@ -184,6 +322,7 @@ class EngineBuildBackend:
         self.home = engine.root / "buildcache"
         self.bundle_root = engine.config.run_dir / "build"
         self._runtime: CrunRuntime | None = None
+        self._rw_driver: Driver | None = None
         self.resolved: dict[str, str] = {}   # base image name -> id, as this build resolved them
 
     @property
@@ -193,6 +332,23 @@ class EngineBuildBackend:
             self._runtime = CrunRuntime(self.engine.config.runtime,
                                         state_root=self.engine.config.run_dir / "build-runtime")
         return self._runtime
+
+    def rw_driver(self) -> Driver:
+        """The driver that mounts rw layers: overlay with ``volatile`` when the engine's is overlay.
+
+        Unmounting a written overlay syncs its whole upper filesystem (every dirty page on it, e.g.
+        the layer a COPY just wrote); ``volatile`` skips that. A build's rw layer is worthless after
+        a crash anyway, and a sealed layer is as durable as one applied from a pulled tar (the store
+        syncs neither). Same on-disk layout and mount counts: it is a second view of one driver.
+        """
+        if self._rw_driver is None:
+            self._rw_driver = _volatile_overlay(self.engine.driver) or self.engine.driver
+        return self._rw_driver
+
+    def no_volatile(self) -> Driver:
+        """Give up on ``volatile`` mounts (the kernel refused one)."""
+        self._rw_driver = self.engine.driver
+        return self._rw_driver
 
     def _layer(self, ref: LayerRef | None) -> Layer | None:
         return None if ref is None else self.engine.layers.get(Digest.parse(ref.chain_id))
@@ -351,12 +507,13 @@ class BuildService:
                     return None
             except LaminaError:
                 return None
-        from lamina.build.progress import Progress
         from lamina.build.record import BuildResult, replay
         image = images.get(Digest.parse(record.image_id))
         for tag in names:
             images.tag(image, tag)
-        replay(record, Progress(progress), names)
+        if progress is not None:
+            from lamina.build.progress import Progress
+            replay(record, Progress(progress), names)
         return BuildResult(image_id=record.image_id, tags=names, cached=record.steps, built=0,
                            warnings=record.warnings)
 
@@ -455,6 +612,5 @@ def _tree_size(path: Path) -> int:
 
 
 def host_platform() -> str:
-    import platform as _platform
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7"}.get(_platform.machine(), _platform.machine())
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7"}.get(os.uname().machine, os.uname().machine)
     return f"linux/{arch}"

@@ -136,6 +136,19 @@ class LayerStore:
             raise
         return self._record(chain, diff_id, parent, layer_id, size, blob_digest, blob_size, media_type)
 
+    def adopt(self, layer_id: str, diff_id: Digest, parent: Layer | None, *, size: int, blob_digest: Digest,
+              blob_size: int, media_type: str) -> Layer:
+        """Register the existing driver directory *layer_id* as the layer for *diff_id* on *parent*.
+
+        For a caller that produced the directory and the blob from the same content (a build step
+        sealing its writable layer), so nothing is applied or re-hashed here: the caller vouches that
+        the directory holds exactly the blob's diff and that it is no longer written to. If the
+        ChainID is registered already (another process won), *layer_id* is removed and the stored
+        layer returned.
+        """
+        return self._record(next_chain_id(parent, diff_id), diff_id, parent, layer_id, size, blob_digest,
+                            blob_size, media_type)
+
     def _record(self, chain: Digest, diff_id: Digest, parent: Layer | None, layer_id: str, size: int,
                 blob_digest: Digest, blob_size: int, media_type: str) -> Layer:
         with self.db.transaction() as cur:

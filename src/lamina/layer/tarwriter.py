@@ -55,11 +55,13 @@ def write_tree(root: Path, out: BinaryIO, *, epoch: int | None = None) -> None:
 
 
 def write_changes(root: Path, changes: Iterable[Change], out: BinaryIO, *, epoch: int | None = None,
-                  upper: Path | None = None) -> None:
+                  upper: Path | None = None) -> int:
     """Write a layer tar holding *changes*, reading added/modified paths from *root*.
 
     ``D`` becomes a ``.wh.NAME`` entry; with *upper* (an overlay upper dir) a
     directory carrying the opaque xattr there gets a ``.wh..wh..opq`` entry.
+    Returns the bytes of the non-directory entries written, each inode once
+    (``driver.base.changes_size`` of the same changes, without another walk).
     """
     writer = _TarWriter(root, out, epoch, upper=upper)
     for change in sorted(changes, key=lambda c: sort_key(c.path)):
@@ -72,6 +74,33 @@ def write_changes(root: Path, changes: Iterable[Change], out: BinaryIO, *, epoch
         elif rel not in writer.emitted:
             writer.add(rel, os.lstat(os.path.join(root, rel)), group=True)
     writer.close()
+    return writer.size
+
+
+_USTAR_TYPES = frozenset((tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE))
+_MAX7, _MAX11 = 8 ** 7, 8 ** 11
+_HEAD_TAIL = tarfile.POSIX_MAGIC + bytes(32 + 32 + 8 + 8 + 155 + 12)
+
+
+def encode_header(info: tarfile.TarInfo) -> bytes:
+    """``info.tobuf(PAX_FORMAT, "utf-8", "surrogateescape")``, byte for byte, ~10x faster.
+
+    The common entry (no PAX records, ASCII name and link target of at most 100 characters, empty
+    uname/gname, numbers that fit, not a device) is one ustar block built here; anything else
+    goes through ``tarfile``.
+    """
+    name, link, kind = info.name, info.linkname, info.type
+    if kind == tarfile.DIRTYPE and not name.endswith("/"):
+        name += "/"
+    if (info.pax_headers or kind not in _USTAR_TYPES or info.uname or info.gname
+            or not (name.isascii() and link.isascii() and len(name) <= 100 and len(link) <= 100)
+            or not (type(info.mtime) is int and 0 <= info.mtime < _MAX11 and 0 <= info.size < _MAX11
+                    and 0 <= info.uid < _MAX7 and 0 <= info.gid < _MAX7)):
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    block = b"".join((name.encode("ascii").ljust(100, b"\0"), b"%07o\0%07o\0%07o\0%011o\0%011o\0        " % (
+        info.mode & 0o7777, info.uid, info.gid, info.size, info.mtime), kind, link.encode("ascii").ljust(100, b"\0"),
+        _HEAD_TAIL))
+    return b"%s%06o\0 %s" % (block[:148], sum(block), block[156:])
 
 
 def walk_sorted(root: Path) -> Iterator[tuple[str, os.stat_result]]:
@@ -122,6 +151,8 @@ class _TarWriter:
         self.buf = bytearray()
         self.links: dict[tuple[int, int], str] = {}
         self.emitted: set[str] = set()
+        self.size = 0
+        self._sized: set[tuple[int, int]] = set()
         self._inodes: dict[tuple[int, int], list[str]] | None = None
 
     # ------------------------------------------------------------ entries
@@ -133,6 +164,9 @@ class _TarWriter:
         path = os.path.join(self.root, rel)
         info = self._info(rel, st, _TYPES[kind])
         key = (st.st_dev, st.st_ino)
+        if kind != stat.S_IFDIR and key not in self._sized:
+            self._sized.add(key)
+            self.size += st.st_size
         if kind == stat.S_IFREG and st.st_nlink > 1 and key in self.links:
             info.type, info.linkname, info.size = tarfile.LNKTYPE, self.links[key], 0
         elif kind == stat.S_IFLNK:
@@ -197,7 +231,7 @@ class _TarWriter:
 
     # ------------------------------------------------------------ bytes
     def _header(self, info: tarfile.TarInfo) -> None:
-        self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self._write(encode_header(info))
 
     def _content(self, path: str, size: int) -> None:
         fd = os.open(path, _READ_FLAGS)
