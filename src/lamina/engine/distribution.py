@@ -3,25 +3,37 @@
 Must not print or exit. Spans the registry client (blobs in, blobs out) and the image store
 (layers registered, image added), which is why it lives in ``engine``. A pull that fails leaves
 no image and no layer visible: layers it registered are released again.
+
+Pull streams: for the overlay driver (a layer's ``diff/`` holds only its own tar) each new layer
+gets its driver directory up front, in chain order, and is extracted while it downloads
+(``registry.pull``'s ``layer_sink``: decompress, diffID hash, apply, all in one pass). A layer is
+recorded only after the pull returned (every blob digest verified) and its diffID matched, in
+chain order; directories never recorded are removed. Other drivers (copy: a full copy of the
+parent) and anything the stream did not fill go through ``ImageStore``'s sequential path.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, cast
 
+from lamina.digest import Digest
 from lamina.reference import Reference
 
 if TYPE_CHECKING:
     from lamina.engine.engine import Engine
-    from lamina.image.layers import Layer
+    from lamina.image.layers import Layer, LayerStore
     from lamina.image.store import Image
     from lamina.registry.client import RegistryClient
-    from lamina.registry.pull import PullResult
+    from lamina.registry.pull import LayerSink, PullResult
     from lamina.registry.push import PushResult
-    from lamina.registry.transfer import ProgressEvent
+    from lamina.registry.transfer import BlobFeed, ProgressEvent
+    from lamina.spec.descriptor import Descriptor
 
 log = logging.getLogger(__name__)
 Progress = Callable[["ProgressEvent"], None]
@@ -51,23 +63,62 @@ class DistributionService:
         from lamina.spec.descriptor import Platform
         ref = Reference.parse(name)
         want = Platform.parse(platform) if platform else None
-        with self.client(ref.domain) as client:
-            if all_tags:
-                results = pull_all_tags(client, ref, self.engine.blobs, platform=want,
-                                        max_concurrent=max_concurrent, progress=progress)
-            else:
-                results = [pull(client, ref, self.engine.blobs, platform=want,
-                                max_concurrent=max_concurrent, progress=progress)]
-        return [self._register(result) for result in results]
+        plans: list[_Plan] = []
+        sink = functools.partial(self._plan, plans)
+        try:
+            with self.client(ref.domain) as client:
+                if all_tags:
+                    results = pull_all_tags(client, ref, self.engine.blobs, platform=want,
+                                            max_concurrent=max_concurrent, progress=progress, layer_sink=sink)
+                else:
+                    results = [pull(client, ref, self.engine.blobs, platform=want,
+                                    max_concurrent=max_concurrent, progress=progress, layer_sink=sink)]
+            plans += [_Plan() for _ in results[len(plans):]]
+            return [self._register(result, plan) for result, plan in zip(results, plans, strict=True)]
+        finally:
+            for plan in plans:
+                plan.discard(self.engine.layers)
 
-    def _register(self, result: PullResult) -> Image:
+    def _plan(self, plans: list[_Plan], config_bytes: bytes, descs: Sequence[Descriptor]) -> LayerSink | None:
+        """Create driver dirs for the layers not stored yet; the returned sink fills them as they download."""
+        from lamina.image.store import config_diff_ids
+        from lamina.layer.ids import chain_id
+        layers = self.engine.layers
+        diff_ids = config_diff_ids(config_bytes, len(descs))
+        plan = _Plan()
+        plans.append(plan)
+        if layers.driver.name != "overlay":
+            return None  # copy: a layer dir starts as a full copy of its filled parent
+        parent_id: str | None = None
+        for i, diff_id in enumerate(diff_ids):
+            existing = layers.find(chain_id(diff_ids[: i + 1]))
+            if existing is not None:
+                parent_id = existing.layer_id
+                continue
+            layer_id = uuid.uuid4().hex
+            layers.driver.create(layer_id, parent_id)
+            plan.dirs[i] = _Dir(layer_id=layer_id, parent_id=parent_id, diff_id=diff_id)
+            plan.by_digest.setdefault(descs[i].digest, i)
+            parent_id = layer_id
+        return functools.partial(self._fill, plan)
+
+    def _fill(self, plan: _Plan, desc: Descriptor, feed: BlobFeed) -> None:
+        """The layer sink: extract the downloading blob into its planned directory (unverified yet)."""
+        index = plan.by_digest.get(desc.digest)
+        if index is None:
+            return
+        target = plan.dirs[index]
+        target.size = self.engine.layers.apply_stream(
+            target.layer_id, target.parent_id, cast("BinaryIO", feed), target.diff_id,
+            what=f"layer {desc.digest}")
+
+    def _register(self, result: PullResult, plan: _Plan) -> Image:
         ref = Reference.parse(result.reference)
         store = self.engine.image_store
         config_bytes = self.engine.blobs.read_bytes(result.config_digest)
-        blobs = [(d.digest, d.size, d.media_type) for d in result.layers]
         created: list[Layer] = []
         try:
-            layers = store.ensure_layers(config_bytes, blobs, created)
+            layers = self._record_layers(config_bytes, result.layers, plan, created)
             digest = result.index_digest or result.manifest_digest
             return store.add(config_bytes, layers, tags=[str(ref)] if ref.digest is None else [],
                              manifest_bytes=result.manifest_bytes,
@@ -77,6 +128,39 @@ class DistributionService:
             for layer in reversed(created):
                 self.engine.layers.release(layer.chain_id)
             raise
+
+    def _record_layers(self, config_bytes: bytes, descs: Sequence[Descriptor], plan: _Plan,
+                       created: list[Layer]) -> list[Layer]:
+        """Bottom first: adopt each planned directory (filled while downloading, or now from the
+        verified blob) whose parent is what the plan assumed; anything else the sequential way."""
+        from lamina.image.layers import next_chain_id
+        from lamina.image.store import config_diff_ids
+        store = self.engine.layers
+        layers: list[Layer] = []
+        for i, (diff_id, desc) in enumerate(zip(config_diff_ids(config_bytes, len(descs)), descs, strict=True)):
+            parent = layers[-1] if layers else None
+            layer = store.find(next_chain_id(parent, diff_id))
+            target = plan.dirs.get(i)
+            if target is not None and (layer is not None or target.parent_id != (parent.layer_id if parent else None)):
+                plan.discard(store, start=i)  # another pull won a layer: later dirs sit on the wrong parent
+                target = None
+            if layer is None:
+                layer = (self._adopt(target, parent, desc) if target is not None else
+                         store.ensure(diff_id, parent, desc.digest, desc.size, desc.media_type))
+                plan.dirs.pop(i, None)
+                if target is None or layer.layer_id == target.layer_id:
+                    created.append(layer)
+            layers.append(layer)
+        return layers
+
+    def _adopt(self, target: _Dir, parent: Layer | None, desc: Descriptor) -> Layer:
+        store = self.engine.layers
+        if target.size is None:  # not streamed (blob was already stored, or a repeated blob)
+            with self.engine.blobs.open(desc.digest, desc.size) as raw:
+                target.size = store.apply_stream(target.layer_id, target.parent_id, cast("BinaryIO", raw),
+                                                 target.diff_id, what=f"layer {desc.digest}")
+        return store.adopt(target.layer_id, target.diff_id, parent, size=target.size, blob_digest=desc.digest,
+                           blob_size=desc.size, media_type=desc.media_type)
 
     # ------------------------------------------------------------ push
     def push(self, name: str, *, progress: Progress | None = None, max_concurrent: int = 5) -> PushResult:
@@ -106,6 +190,29 @@ class DistributionService:
     def logout(self, server: str) -> bool:
         from lamina.registry.auth import logout
         return logout(_domain(server), self.credentials_path)
+
+
+@dataclass(slots=True, kw_only=True)
+class _Dir:
+    """A driver directory made for one layer of a pull; ``size`` is set once it is filled."""
+
+    layer_id: str
+    parent_id: str | None
+    diff_id: Digest
+    size: int | None = None
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The directories one pulled image's new layers get, by layer position (mutable while pulling)."""
+
+    dirs: dict[int, _Dir] = field(default_factory=dict)
+    by_digest: dict[Digest, int] = field(default_factory=dict)
+
+    def discard(self, layers: LayerStore, start: int = 0) -> None:
+        """Remove the directories from position *start* up that were never recorded, top first."""
+        for i in sorted((i for i in self.dirs if i >= start), reverse=True):
+            layers.driver.remove(self.dirs.pop(i).layer_id)
 
 
 def _domain(server: str) -> str:

@@ -149,6 +149,23 @@ class LayerStore:
         return self._record(next_chain_id(parent, diff_id), diff_id, parent, layer_id, size, blob_digest,
                             blob_size, media_type)
 
+    def apply_stream(self, layer_id: str, parent_id: str | None, compressed: BinaryIO, diff_id: Digest,
+                     *, what: str) -> int:
+        """Decompress *compressed* into the existing, empty driver directory *layer_id*; returns its size.
+
+        Hashes the uncompressed tar and raises DigestMismatch (naming *what*) unless it is *diff_id*;
+        reads *compressed* to its end. Records nothing: the caller removes the directory on error
+        and ``adopt``s it once the compressed blob is verified as well.
+        """
+        hashing = _HashingReader(open_decompressed(compressed))
+        size = self.driver.apply_diff(layer_id, parent_id, hashing)  # type: ignore[arg-type]
+        got = hashing.drain()
+        while compressed.read(CHUNK):  # to EOF: a verifying reader checks the blob digest there
+            pass
+        if got != diff_id:
+            raise DigestMismatch(str(diff_id), str(got), what=f"{what} diff_id")
+        return size
+
     def _record(self, chain: Digest, diff_id: Digest, parent: Layer | None, layer_id: str, size: int,
                 blob_digest: Digest, blob_size: int, media_type: str) -> Layer:
         with self.db.transaction() as cur:

@@ -4,19 +4,33 @@ Must not touch drivers, the layer store or the image store: it fills the BlobSto
 (config, layers, then manifest and index, each verified before it becomes visible)
 and returns what the caller needs to register the image. A failed pull leaves no
 partial blob visible; whole verified blobs already fetched stay (content-addressed).
+
+With a ``layer_sink`` the config is fetched first and handed to the sink's factory; each
+layer that is downloaded is then also streamed to the sink as it arrives (``stream_blob``),
+so the caller can decompress and extract while the network runs. What the sink did is
+unverified until ``pull`` returns: a failing digest fails the pull.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lamina.digest import Digest
 from lamina.errors import InvalidManifest, UnsupportedMediaType, UnsupportedPlatform
 from lamina.reference import Reference
 from lamina.registry.client import FetchedManifest, RegistryClient
-from lamina.registry.transfer import Progress, download_blob, emit, run_parallel, unique_descriptors
+from lamina.registry.transfer import (
+    BlobFeed,
+    Progress,
+    download_blob,
+    emit,
+    run_parallel,
+    stream_blob,
+    unique_descriptors,
+)
 from lamina.spec import mediatypes
 from lamina.spec.codec import decode_index, decode_manifest
 from lamina.spec.descriptor import Descriptor, Platform
@@ -26,6 +40,11 @@ from lamina.store.blobs import BlobStoreProtocol
 log = logging.getLogger(__name__)
 
 DEFAULT_TAG = "latest"
+
+LayerSink = Callable[[Descriptor, BlobFeed], None]
+"""Reads one layer blob while it downloads (on the download's worker thread)."""
+SinkFactory = Callable[[bytes, Sequence[Descriptor]], LayerSink | None]
+"""Called once per image with the stored config bytes and the manifest's layers, before any layer is fetched."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,25 +64,26 @@ class PullResult:
 
 def pull(client: RegistryClient, ref: Reference, blobs: BlobStoreProtocol, *,
          platform: Platform | None = None, max_concurrent: int = 3,
-         progress: Progress | None = None) -> PullResult:
+         progress: Progress | None = None, layer_sink: SinkFactory | None = None) -> PullResult:
     """Pull ``ref`` (by digest if it has one, else its tag or ``latest``) into ``blobs``."""
     target = str(ref.digest) if ref.digest else (ref.tag or DEFAULT_TAG)
     return pull_target(client, ref.remote_path, target, blobs, platform=platform,
-                       max_concurrent=max_concurrent, progress=progress)
+                       max_concurrent=max_concurrent, progress=progress, layer_sink=layer_sink)
 
 
 def pull_all_tags(client: RegistryClient, ref: Reference, blobs: BlobStoreProtocol, *,
                   platform: Platform | None = None, max_concurrent: int = 3,
-                  progress: Progress | None = None) -> list[PullResult]:
+                  progress: Progress | None = None,
+                  layer_sink: SinkFactory | None = None) -> list[PullResult]:
     """Pull every tag of ``ref``'s repository (``docker pull --all-tags``), in tag-list order."""
     return [pull_target(client, ref.remote_path, tag, blobs, platform=platform,
-                        max_concurrent=max_concurrent, progress=progress)
+                        max_concurrent=max_concurrent, progress=progress, layer_sink=layer_sink)
             for tag in client.list_tags(ref.remote_path)]
 
 
 def pull_target(client: RegistryClient, repo: str, target: str, blobs: BlobStoreProtocol, *,
                 platform: Platform | None = None, max_concurrent: int = 3,
-                progress: Progress | None = None) -> PullResult:
+                progress: Progress | None = None, layer_sink: SinkFactory | None = None) -> PullResult:
     """Pull ``repo`` at ``target`` (a tag or ``sha256:…``) from ``client``'s registry into ``blobs``."""
     name = f"{client.domain}/{repo}" + (f"@{target}" if ":" in target else f":{target}")
     client.authorize(repo)
@@ -75,7 +95,7 @@ def pull_target(client: RegistryClient, repo: str, target: str, blobs: BlobStore
         fetched = _platform_manifest(client, repo, name, fetched, want)
     manifest = _decode_image(fetched, name)
     log.debug("pulling reference=%s manifest=%s layers=%d", name, fetched.digest, len(manifest.layers))
-    _fetch_blobs(client, repo, manifest, blobs, max_concurrent, progress)
+    _fetch_blobs(client, repo, manifest, blobs, max_concurrent, progress, layer_sink)
     blobs.put_bytes(fetched.data, expected=fetched.digest)
     if index is not None:
         blobs.put_bytes(index.data, expected=index.digest)
@@ -115,8 +135,15 @@ def _decode_image(fetched: FetchedManifest, name: str) -> Manifest:
 
 
 def _fetch_blobs(client: RegistryClient, repo: str, manifest: Manifest, blobs: BlobStoreProtocol,
-                 max_concurrent: int, progress: Progress | None) -> None:
-    """Config and layers in parallel; present blobs are skipped ("Already exists")."""
+                 max_concurrent: int, progress: Progress | None, layer_sink: SinkFactory | None) -> None:
+    """Config and layers in parallel; present blobs are skipped ("Already exists").
+
+    With ``layer_sink`` the config comes first, then the layers stream through the sink."""
+    sink: LayerSink | None = None
+    if layer_sink is not None:
+        if not blobs.exists(manifest.config.digest):
+            download_blob(client, repo, manifest.config.digest, manifest.config.size, blobs)
+        sink = layer_sink(blobs.read_bytes(manifest.config.digest, manifest.config.size), manifest.layers)
     wanted: list[Descriptor] = []
     for desc in unique_descriptors([manifest.config, *manifest.layers]):
         if blobs.exists(desc.digest):
@@ -129,7 +156,11 @@ def _fetch_blobs(client: RegistryClient, repo: str, manifest: Manifest, blobs: B
 
     def task(desc: Descriptor) -> None:
         layer_progress = None if desc is manifest.config else progress
-        download_blob(client, repo, desc.digest, desc.size, blobs, progress=layer_progress)
+        if sink is not None and desc is not manifest.config:
+            stream_blob(client, repo, desc.digest, desc.size, blobs, functools.partial(sink, desc),
+                        progress=layer_progress)
+        else:
+            download_blob(client, repo, desc.digest, desc.size, blobs, progress=layer_progress)
         emit(layer_progress, desc.digest, "Download complete", desc.size, desc.size)
         emit(layer_progress, desc.digest, "Pull complete", desc.size, desc.size)
 

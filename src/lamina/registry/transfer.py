@@ -2,6 +2,9 @@
 
 Must not hold a whole blob in memory: downloads stream chunk by chunk through a
 ``BlobWriter`` (hashing and size-capping as they go, published only when verified);
+``stream_blob`` also hands the bytes, as they arrive, to a consumer (decompress and extract)
+through an unlinked spool file it follows, so the network never waits for a slow consumer
+and a resumed download never feeds a byte twice;
 uploads stream from the stored file, size-checked (the registry verifies the digest on the
 closing PUT). Must not parse manifests (pull.py / push.py do).
 """
@@ -10,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import BinaryIO, Literal, TypeVar
+from typing import BinaryIO, Literal, Protocol, TypeVar
 
 from lamina.digest import Digest
 from lamina.errors import BlobNotFound, RegistryUnavailable, SizeMismatch
@@ -71,18 +76,23 @@ class _Meter:
 
 
 # ---------------------------------------------------------------- download
-class _RangeIgnored(Exception):
-    """The registry answered a resume with the whole blob: start over with a fresh writer."""
+class _Sink(Protocol):
+    """Where downloaded bytes go: a BlobWriter, or a tee of one (``size`` = bytes taken so far)."""
+
+    size: int
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 def download_blob(client: RegistryClient, repo: str, digest: Digest, size: int, blobs: BlobStoreProtocol, *,
                   progress: Progress | None = None) -> BlobInfo:
-    """Stream one blob into ``blobs`` (verified digest and size), resuming with Range after drops."""
-    failures = 0
+    """Stream one blob into ``blobs`` (verified digest and size), resuming with Range after drops.
+
+    A registry that ignores Range makes it start over with a fresh writer (one GET without Range)."""
     while True:
         with blobs.writer(expected=digest, size=size) as writer:
             try:
-                failures = _fill(client, repo, digest, size, writer, failures, progress)
+                _fill(client, repo, digest, size, writer, progress, restart=True)
             except _RangeIgnored:
                 log.debug("registry ignored Range; restarting digest=%s", digest)
                 continue
@@ -90,35 +100,165 @@ def download_blob(client: RegistryClient, repo: str, digest: Digest, size: int, 
             return writer.commit()
 
 
-def _fill(client: RegistryClient, repo: str, digest: Digest, size: int, writer: BlobWriter,
-          failures: int, progress: Progress | None) -> int:
-    """Write the blob into ``writer`` until ``size`` bytes; returns the failures count so far."""
+class _RangeIgnored(Exception):
+    """The registry answered a resume with the whole blob: start over with a fresh writer."""
+
+
+def _fill(client: RegistryClient, repo: str, digest: Digest, size: int, sink: _Sink,
+          progress: Progress | None, *, restart: bool = False) -> None:
+    """Write the blob into ``sink`` until ``size`` bytes, retrying (bounded) and resuming at ``sink.size``."""
     meter = _Meter(progress, digest, "Downloading", size)
+    failures = 0
     while True:
         try:
-            _fetch_from(client, repo, digest, writer, meter)
+            _fetch_from(client, repo, digest, sink, meter, restart)
         except RegistryUnavailable as exc:
             if not exc.retryable or failures >= client.max_retries:
                 raise
-            log.debug("blob transfer failed digest=%s at=%d error=%s", digest, writer.size, exc)
+            log.debug("blob transfer failed digest=%s at=%d error=%s", digest, sink.size, exc)
         else:
-            if writer.size >= size:
-                return failures
-            log.debug("blob body ended early digest=%s at=%d of %d", digest, writer.size, size)
+            if sink.size >= size:
+                return
+            log.debug("blob body ended early digest=%s at=%d of %d", digest, sink.size, size)
             if failures >= client.max_retries:
-                return failures  # commit reports the SizeMismatch
+                return  # commit reports the SizeMismatch
         client.wait_before_retry(failures)
         failures += 1
 
 
-def _fetch_from(client: RegistryClient, repo: str, digest: Digest, writer: BlobWriter, meter: _Meter) -> None:
-    offset = writer.size
+def _fetch_from(client: RegistryClient, repo: str, digest: Digest, sink: _Sink, meter: _Meter,
+                restart: bool) -> None:
+    """One GET from ``sink.size`` on; a registry that ignores Range resends what the sink has:
+    skip those bytes (a consumer already read them), or raise _RangeIgnored when ``restart``."""
+    offset = sink.size
     with client.get_blob_stream(repo, digest, offset=offset) as stream:
-        if stream.offset != offset:
+        skip = offset - stream.offset
+        if skip and restart:
             raise _RangeIgnored
+        if skip:
+            log.debug("registry ignored Range; skipping %d bytes digest=%s", skip, digest)
         for chunk in stream.iter_chunks():
-            writer.write(chunk)
-            meter.update(writer.size)
+            if skip:
+                cut = min(skip, len(chunk))
+                chunk, skip = chunk[cut:], skip - cut
+                if not chunk:
+                    continue
+            sink.write(chunk)
+            meter.update(sink.size)
+
+
+# ---------------------------------------------------------------- download + consume at once
+class BlobFeed:
+    """What a ``stream_blob`` consumer reads: the blob's bytes in order, as they arrive.
+
+    ``read`` blocks until bytes are there and returns b"" only at the end of a download
+    that completed; a failed download raises its error from ``read``. Not verified yet: the
+    digest is checked when the whole blob is in (``stream_blob`` commits after the consumer).
+    """
+
+    def __init__(self, spool: BinaryIO) -> None:
+        self._spool = spool
+        self._cond = threading.Condition()
+        self._written = 0
+        self._pos = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self.cancelled = False
+
+    def read(self, n: int = -1) -> bytes:
+        with self._cond:
+            while self._written <= self._pos and not self._done and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            avail = self._written - self._pos
+        want = avail if n is None or n < 0 else min(n, avail)
+        data = os.pread(self._spool.fileno(), want, self._pos) if want else b""
+        self._pos += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def _wrote(self, n: int) -> None:
+        with self._cond:
+            self._written += n
+            self._cond.notify_all()
+
+    def _finish(self, error: BaseException | None) -> None:
+        with self._cond:
+            self._done, self._error = True, error
+            self._cond.notify_all()
+
+
+class _Tee:
+    """Writes each chunk to the blob writer and appends it to the feed's spool."""
+
+    def __init__(self, writer: BlobWriter, feed: BlobFeed, spool: BinaryIO) -> None:
+        self._writer, self._feed, self._fd = writer, feed, spool.fileno()
+        self.size = 0
+
+    def write(self, data: bytes, /) -> int:
+        if self._feed.cancelled:
+            raise _Cancelled
+        self._writer.write(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self.size += len(data)
+        self._feed._wrote(len(data))
+        return len(data)
+
+
+class _Cancelled(Exception):
+    """The consumer failed: stop downloading."""
+
+
+def stream_blob(client: RegistryClient, repo: str, digest: Digest, size: int, blobs: BlobStoreProtocol,
+                consume: Callable[[BlobFeed], None], *, progress: Progress | None = None) -> BlobInfo:
+    """Download one blob into ``blobs`` while ``consume`` reads it; returns the verified blob.
+
+    The download runs on its own thread into the blob writer and an unlinked spool file that
+    ``consume`` (on the calling thread) follows, so neither waits for the other and memory
+    stays flat. After ``consume`` returns, the download is finished and the blob verified and
+    published; a consumer must treat what it read as unverified until this returns. Any
+    failure (download, digest, size or consumer) aborts the blob and re-raises.
+    """
+    with blobs.writer(expected=digest, size=size) as writer, tempfile.TemporaryFile() as spool:
+        feed = BlobFeed(spool)
+        producer = _Producer(client, repo, digest, size, _Tee(writer, feed, spool), feed, progress)
+        producer.start()
+        try:
+            consume(feed)
+            while feed.read(READ_CHUNK):  # the consumer may stop before the end (tar padding)
+                pass
+        except BaseException:
+            feed.cancelled = True
+            producer.join()
+            raise
+        producer.join()
+        emit(progress, digest, "Verifying Checksum", size, size)
+        return writer.commit()
+
+
+class _Producer(threading.Thread):
+    """The download half of ``stream_blob``; its outcome reaches the consumer through the feed."""
+
+    def __init__(self, client: RegistryClient, repo: str, digest: Digest, size: int, tee: _Tee,
+                 feed: BlobFeed, progress: Progress | None) -> None:
+        super().__init__(name=f"lamina-fetch-{digest.short}", daemon=True)
+        self._args = (client, repo, digest, size, tee, progress)
+        self._feed = feed
+
+    def run(self) -> None:
+        try:
+            _fill(*self._args)
+        except BaseException as exc:
+            self._feed._finish(exc)
+            return
+        tee, size = self._args[4], self._args[3]
+        error = None if tee.size == size else SizeMismatch(str(self._args[2]), size, tee.size)
+        self._feed._finish(error)
 
 
 # ---------------------------------------------------------------- upload

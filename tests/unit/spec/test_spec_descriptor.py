@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform as stdlib_platform
+import os
 
 import pytest
 
@@ -28,8 +28,9 @@ def P(arch: str, variant: str | None = None, os: str = "linux") -> Platform:
     ("riscv64", "riscv64", None),
 ])
 def test_current_maps_uname_to_goarch(monkeypatch, machine, arch, variant):
-    monkeypatch.setattr(stdlib_platform, "machine", lambda: machine)
-    monkeypatch.setattr(stdlib_platform, "system", lambda: "Linux")
+    real = os.uname()
+    fake = os.uname_result((real.sysname, real.nodename, real.release, real.version, machine))
+    monkeypatch.setattr(os, "uname", lambda: fake)
     now = Platform.current()
     assert (now.os, now.architecture, now.variant) == ("linux", arch, variant)
 
