@@ -28,8 +28,10 @@ Start-up recovery (``Session``). Every Engine holds a shared flock on ``sessions
 an exclusively locked marker file ``sessions/<pid>-<rand>``, removed by ``close``. Opening an
 Engine first tries the gate exclusively without waiting; only if that succeeds (no other live
 lamina process) and a marker of a dead process is left (a crash) does it run ``recover``,
-which removes orphans. The hot path is one flock, one listdir and one file create.
-When other sessions are alive, ``repair`` and prune leave orphans younger than
+which removes orphans, and (as only a dead process can own them then) a killed build's RUN
+bundle and crun state and read-only layers left mounted; ``check`` reports those two as
+``build-leftover`` and ``mount-stale`` when no other session is alive. The hot path is one
+flock, one listdir and one file create. When other sessions are alive, ``repair`` and prune leave orphans younger than
 ``GRACE_SECONDS`` alone: they may be another process's work in progress.
 """
 
@@ -406,6 +408,8 @@ class SystemService:
         self._check_driver_dirs(found, careful)
         self._check_containers(found)
         self._check_leftovers(found)
+        self._check_build_leftovers(found, careful)
+        self._check_stale_mounts(found, careful)
         return found
 
     # ---- blobs
@@ -585,6 +589,33 @@ class SystemService:
                 for entry in path.iterdir():
                     found.add("trash", str(entry), "left in trash by an interrupted removal", damage=False)
 
+    def _build_leftovers(self) -> list[Path]:
+        """RUN-step bundles and crun state/log files under ``<run_dir>/build`` and ``build-runtime``."""
+        run_dir = self.engine.config.run_dir
+        out: list[Path] = []
+        for sub in ("build", "build-runtime"):
+            with contextlib.suppress(FileNotFoundError):
+                out += sorted((run_dir / sub).iterdir())
+        return out
+
+    def _check_build_leftovers(self, found: _Findings, careful: bool) -> None:
+        if careful:   # a live build owns its bundle and crun state: only a dead process's are garbage
+            return
+        for path in self._build_leftovers():
+            found.add("build-leftover", str(path), "left by a build killed during a RUN step", damage=False)
+
+    def _stale_mounts(self) -> list[str]:
+        """Driver ids of read-only layers still mounted (only ever transiently, by a live process)."""
+        rows = self.engine.layers.all()
+        driver = self.engine.driver if rows else None
+        return [r.layer_id for r in rows if driver is not None and driver.is_mounted(r.layer_id)]
+
+    def _check_stale_mounts(self, found: _Findings, careful: bool) -> None:
+        if careful:   # another process may be reading a layer through its mount right now
+            return
+        for layer_id in self._stale_mounts():
+            found.add("mount-stale", layer_id, "read-only layer left mounted by a killed process", damage=False)
+
     def _trash_dirs(self) -> list[Path]:
         root = self.engine.root
         dirs = [root / "trash", root / "volumes" / ".trash", root / "containers" / ".trash"]
@@ -696,6 +727,9 @@ class SystemService:
         if self.engine.blobs.clean():
             actions.append("removed stale blob staging")
         actions += self._empty_trash()
+        if not careful:
+            actions += self._remove_build_leftovers()
+            actions += self._unmount_stale_layers()
         actions += self._release_orphan_layers(careful)
         actions += self._remove_driver_orphans(careful)
         actions += [f"deleted unreferenced blob {d}" for d in self._gc_blobs(careful=careful).removed]
@@ -709,6 +743,40 @@ class SystemService:
                 for entry in path.iterdir():
                     rmtree(entry)
                     actions.append(f"emptied trash {entry.name}")
+        return actions
+
+    def _remove_build_leftovers(self) -> list[str]:
+        """Crash: SIGKILL during a build's RUN step leaves its bundle, crun's state and log file (and
+        maybe the step's process, still running in the rw layer's rootfs): delete the crun container
+        (killing what runs), then the files. The rw layer itself goes as a driver orphan after this."""
+        from lamina._internal.fsops import rmtree
+        from lamina.errors import LaminaError
+        actions = []
+        for path in self._build_leftovers():
+            if path.parent.name == "build-runtime" and path.is_dir() and not path.name.startswith("."):
+                with contextlib.suppress(LaminaError, OSError):
+                    from lamina.runtime.crun import CrunRuntime
+                    CrunRuntime(self.engine.config.runtime, state_root=path.parent).delete(path.name, force=True)
+            if path.is_dir() and not path.is_symlink():
+                rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            actions.append(f"removed build leftover {path.name}")
+        return actions
+
+    def _unmount_stale_layers(self) -> list[str]:
+        """Crash: SIGKILL while a read-only layer is mounted (a build's COPY or new-directory view of
+        its parent, check comparing a layer, a container create's view of its image) leaves the mount
+        and its on-disk count; nothing unmounts it later. With no other process alive nobody uses it
+        (containers mount only their own rw layers): give back every count, which unmounts."""
+        driver = self.engine.driver
+        actions = []
+        for layer_id in self._stale_mounts():
+            for _ in range(10_000):   # one unmount per leaked reference; the last one unmounts
+                if not driver.is_mounted(layer_id):
+                    break
+                driver.unmount(layer_id)
+            actions.append(f"unmounted stale layer mount {layer_id}")
         return actions
 
     def _release_orphan_layers(self, careful: bool) -> list[str]:
