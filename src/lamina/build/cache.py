@@ -86,6 +86,17 @@ class _Memo:
     new: dict[str, tuple[int, int, int, int, str]] = field(default_factory=dict)
 
 
+def open_cache_db(path: Path, schema: str) -> sqlite3.Connection:
+    """The build cache's sqlite file (WAL, autocommit), created with *schema* if new."""
+    import sqlite3
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(schema)
+    return conn
+
+
 class CacheStore:
     """The steps table and file-hash memo in one sqlite file (opened lazily)."""
 
@@ -96,13 +107,7 @@ class CacheStore:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            import sqlite3
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
+            self._conn = open_cache_db(self.path, _SCHEMA)
         return self._conn
 
     def close(self) -> None:

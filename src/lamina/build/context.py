@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from lamina.build.cache import FileHasher
-from lamina.build.ignore import PatternMatcher, go_clean, keep_build_files, load_ignore_patterns
+from lamina.build.ignore import PatternMatcher, context_patterns, go_clean
 from lamina.errors import InvalidArgument, PathNotFound
 
 __all__ = ["Owner", "SourceTree", "copy_into", "copy_sources", "dest_is_dir", "hash_sources",
@@ -54,13 +54,7 @@ class SourceTree:
 
     @classmethod
     def context(cls, root: Path, dockerfile: Path | None = None) -> SourceTree:
-        name = "Dockerfile"
-        if dockerfile is not None:
-            try:
-                name = dockerfile.resolve().relative_to(root.resolve()).as_posix()
-            except ValueError:
-                name = dockerfile.name
-        patterns = keep_build_files(load_ignore_patterns(root, dockerfile), name)
+        patterns = context_patterns(root, dockerfile)
         return cls(root, "build context", PatternMatcher(patterns) if patterns else None)
 
     @classmethod

@@ -237,3 +237,14 @@ def load_ignore_patterns(context: str | Path, dockerfile: str | Path | None = No
         except FileNotFoundError:
             continue
     return []
+
+
+def context_patterns(root: Path, dockerfile: Path | None = None) -> list[str]:
+    """The context's ignore patterns, with the Dockerfile (named relative to *root*) kept as docker does."""
+    name = "Dockerfile"
+    if dockerfile is not None:
+        try:
+            name = dockerfile.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            name = dockerfile.name
+    return keep_build_files(load_ignore_patterns(root, dockerfile), name)

@@ -116,14 +116,8 @@ def context_manifest(root: Path, dockerfile: Path | None = None) -> str:
 def _matcher(root: Path, dockerfile: Path | None) -> tuple[PatternMatcher | None, list[str]]:
     if not any(p.exists() for p in _ignore_files(root, dockerfile)):
         return None, []
-    from lamina.build.ignore import PatternMatcher, keep_build_files, load_ignore_patterns
-    name = "Dockerfile"
-    if dockerfile is not None:
-        try:
-            name = dockerfile.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            name = dockerfile.name
-    patterns = keep_build_files(load_ignore_patterns(root, dockerfile), name)
+    from lamina.build.ignore import PatternMatcher, context_patterns
+    patterns = context_patterns(root, dockerfile)
     return (PatternMatcher(patterns) if patterns else None), patterns
 
 
@@ -162,13 +156,8 @@ class RecordStore:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            import sqlite3
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-            self._conn = conn
+            from lamina.build.cache import open_cache_db
+            self._conn = open_cache_db(self.path, SCHEMA)
         return self._conn
 
     def lookup(self, key: str) -> BuildRecord | None:
