@@ -105,3 +105,35 @@ def move_to_trash(path: str | os.PathLike[str], trash: str | os.PathLike[str]) -
     dest = Path(trash, f"{Path(path).name}-{uuid.uuid4().hex[:8]}")
     os.rename(path, dest)
     return dest
+
+
+MAX_SYMLINKS = 40
+
+
+def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
+    """Host path of the in-root absolute *path* under *root*, following symlinks without leaving *root*.
+
+    ``..`` stops at the root and absolute link targets restart at it, as a chroot would see them;
+    the last component is followed only when *follow_last*. Raises InvalidArgument on a link loop.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = root.joinpath(*done, name)
+        if os.path.islink(candidate) and (parts or follow_last):
+            hops += 1
+            if hops > MAX_SYMLINKS:
+                raise InvalidArgument(f"resolve {path}: too many levels of symbolic links")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                done = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        done.append(name)
+    return root.joinpath(*done)

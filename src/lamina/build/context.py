@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from lamina._internal.fsops import resolve_in_root
 from lamina.build.cache import FileHasher
 from lamina.build.ignore import PatternMatcher, context_patterns, go_clean
-from lamina.errors import InvalidArgument, PathNotFound
+from lamina.errors import PathNotFound
 
 __all__ = ["Owner", "SourceTree", "copy_into", "copy_sources", "dest_is_dir", "hash_sources",
            "resolve_in_root", "write_file"]
@@ -156,31 +157,6 @@ def _describe(path: str, st: os.stat_result, hasher: FileHasher) -> str:
 
 
 # ---------------------------------------------------------------- destination paths
-def resolve_in_root(rootfs: Path, path: str, *, follow_last: bool = True) -> Path:
-    """``path`` (absolute, in the image) under ``rootfs``, following symlinks without escaping it."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    current: list[str] = []
-    hops = 0
-    while parts:
-        name = parts.pop(0)
-        if name == "..":
-            if current:
-                current.pop()
-            continue
-        candidate = rootfs.joinpath(*current, name)
-        if os.path.islink(candidate) and (parts or follow_last):
-            hops += 1
-            if hops > 40:
-                raise InvalidArgument(f"resolve {path}: too many levels of symbolic links")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                current = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        current.append(name)
-    return rootfs.joinpath(*current)
-
-
 def make_dirs(rootfs: Path, path: str, owner: Owner = Owner()) -> Path:
     """``mkdir -p`` of an image path inside ``rootfs`` (new dirs 0755, ``owner``); returns it."""
     target = resolve_in_root(rootfs, path)

@@ -22,35 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from lamina._internal.fsops import resolve_in_root
 from lamina.errors import InvalidOption, PathNotFound
-
-MAX_SYMLINKS = 40
-
-
-def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
-    """The host path of container path *path* under *root*, symlinks resolved inside *root*."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    done: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        candidate = root.joinpath(*done, part)
-        last = not parts
-        if candidate.is_symlink() and (follow_last or not last):
-            hops += 1
-            if hops > MAX_SYMLINKS:
-                raise InvalidOption(f"resolve {path}: too many levels of symbolic links")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                done = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        done.append(part)
-    return root.joinpath(*done)
 
 
 def _split_contents(path: str) -> tuple[str, bool]:

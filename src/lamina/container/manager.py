@@ -696,7 +696,7 @@ class ContainerManager:
 
 def seed_volume(mountpoint: Path, rootfs: Path, destination: str) -> None:
     """docker's copy-up: an empty volume gets the image's content at *destination*."""
-    from lamina.container.copy import resolve_in_root
+    from lamina._internal.fsops import resolve_in_root
     source = resolve_in_root(rootfs, destination)
     if not source.is_dir() or any(mountpoint.iterdir()):
         return

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lamina._internal.fsops import resolve_in_root
 from lamina.build.cache import FileHasher
 from lamina.build.context import (
     CopyOptions,
@@ -18,7 +19,6 @@ from lamina.build.context import (
     copy_sources,
     dest_is_dir,
     hash_sources,
-    resolve_in_root,
 )
 from lamina.errors import PathNotFound
 
