@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     from lamina.errors import ContainerCommandError, InternalError, LaminaError
     try:
         cli.main(args=argv, prog_name="lamina", standalone_mode=False)
+    except SystemExit as exc:  # run/start/wait end with the container's status
+        if exc.code is None or isinstance(exc.code, int):
+            _fast_exit(exc.code or 0)
+        raise
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
@@ -150,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     _fast_exit()
 
 
-def _fast_exit() -> None:
-    """Exit 0 without the interpreter's teardown (~40 ms of module and object finalisation).
+def _fast_exit(code: int = 0) -> None:
+    """Exit with *code* without the interpreter's teardown (~40 ms of module and object finalisation).
 
     Everything that matters is already done: the Engine was closed by click's context, output
     is flushed here, logging handlers are flushed by ``logging.shutdown``.
@@ -162,7 +166,7 @@ def _fast_exit() -> None:
     except BrokenPipeError:
         pass
     logging.shutdown()
-    os._exit(0)
+    os._exit(code)
 
 
 _state = {"engine_error_exit": 1}

@@ -20,16 +20,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lamina.container.model import timestamp_ns
+
 CHUNK = 1 << 16
-
-
-def timestamp_ns(ns: int | None = None) -> str:
-    """RFC 3339 UTC with nanoseconds, as Go's RFC3339Nano writes it (trailing zeros trimmed)."""
-    ns = time.time_ns() if ns is None else ns
-    secs, frac = divmod(ns, 1_000_000_000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    fraction = f".{frac:09d}".rstrip("0") if frac else ""
-    return f"{text}{fraction}Z"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,8 +41,11 @@ from lamina.container.model import (
     ContainerState,
     MountRecord,
     State,
+    Value,
     check_transition,
     random_name,
+    timestamp_ns,
+    value_type,
 )
 from lamina.container.monitor import Attach, Supervisor, error_from_report, process_alive
 from lamina.container.ocispec import (
@@ -56,7 +59,6 @@ from lamina.container.ocispec import (
     write_etc_files,
 )
 from lamina.container.store import ContainerStore, validate_name
-from lamina.container.volumes import VolumeRequest, VolumeStore
 from lamina.errors import (
     ContainerNotFound,
     ContainerRunning,
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     import io
     import tarfile
 
+    from lamina.container.volumes import VolumeRequest, VolumeStore
     from lamina.driver.base import Driver
     from lamina.runtime.base import Runtime
 
@@ -81,8 +84,8 @@ INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
 UNKNOWN_EXIT = 255
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CreateRequest:
+@value_type
+class CreateRequest(Value):
     """A resolved image plus docker-run options; built by ``engine.containers``."""
 
     image_id: str
@@ -178,11 +181,12 @@ def mount_points(request: CreateRequest) -> tuple[list[str], list[str]]:
 class ContainerManager:
     """Container lifecycle over a record store, a storage driver, a runtime and the volumes."""
 
-    def __init__(self, *, store: ContainerStore, volumes: VolumeStore, driver: Callable[[], Driver],
+    def __init__(self, *, store: ContainerStore, volumes: VolumeStore | Callable[[], VolumeStore],
+                 driver: Callable[[], Driver],
                  runtime: Callable[[], Runtime], root: Path, run_dir: Path, driver_name: Callable[[], str],
                  runtime_binary: str | None = None, host: HostFacts | None = None) -> None:
         self.store = store
-        self.volumes = volumes
+        self._volumes = volumes  # a store, or a factory: the volumes module is off ``run``'s start-up path
         self._driver_factory = driver
         self._runtime_factory = runtime
         self.root = root
@@ -202,9 +206,16 @@ class ContainerManager:
         def runtime() -> Runtime:
             from lamina.runtime.crun import CrunRuntime
             return CrunRuntime(runtime_binary, state_root=run_dir / "crun")
-        return cls(store=ContainerStore(root / "containers"), volumes=VolumeStore(root / "volumes"),
+        def volumes() -> VolumeStore:
+            from lamina.container.volumes import VolumeStore
+            return VolumeStore(root / "volumes")
+        return cls(store=ContainerStore(root / "containers"), volumes=volumes,
                    driver=driver, runtime=runtime, root=root, run_dir=run_dir,
                    driver_name=lambda: driver_name, runtime_binary=runtime_binary)
+
+    @cached_property
+    def volumes(self) -> VolumeStore:
+        return self._volumes() if callable(self._volumes) else self._volumes
 
     @cached_property
     def driver(self) -> Driver:
@@ -333,6 +344,7 @@ class ContainerManager:
         for path in request.image_config.get("Volumes") or {}:
             dest = os.path.normpath(path)
             if dest not in taken:  # image VOLUME without a user mount: an anonymous volume
+                from lamina.container.volumes import VolumeRequest
                 wanted.append(VolumeRequest(kind="volume", destination=dest))
                 taken.add(dest)
         specs, records = [], []
@@ -443,11 +455,13 @@ class ContainerManager:
             container, state = self.get(container_id)
         except ContainerNotFound:
             return
+        remove = container.auto_remove and not state.running
         if state.extra.get("mounted"):
             with contextlib.suppress(LayerNotFound):
                 self.driver.unmount(container.id)
-            self.update_state(container_id, mounted=False)
-        if container.auto_remove and not state.running:
+            if not remove:  # a record being removed keeps the mark: reconcile finishes an interrupted --rm
+                self.update_state(container_id, mounted=False)
+        if remove:
             with contextlib.suppress(ContainerNotFound):
                 self.remove(container.id, force=True, volumes=True)
 
@@ -560,6 +574,8 @@ class ContainerManager:
                 state = self.store.state(cid)
                 if state.running and not self.store.watched(cid):
                     self._reconcile_running(cid, state)
+                elif state.status is State.EXITED and state.extra.get("mounted") and not self.store.watched(cid):
+                    self.finalize(cid)  # its CLI or monitor died between the exit and the cleanup
 
     def _reconcile_incomplete(self, cid: str) -> None:
         held = try_lock(self.store.dir(cid) / "lock")
@@ -725,7 +741,6 @@ def descendants(pid: int) -> list[int]:
 
 
 def _now() -> str:
-    from lamina.container.logs import timestamp_ns
     return timestamp_ns()
 
 

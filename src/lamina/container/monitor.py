@@ -23,13 +23,12 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina._internal import proc
 from lamina._internal.locking import FileLock
-from lamina.container.model import State
+from lamina.container.model import State, Value, timestamp_ns, value_type
 from lamina.errors import ContainerCommandError, LaminaError, RuntimeFailed
 
 if TYPE_CHECKING:
@@ -39,8 +38,8 @@ if TYPE_CHECKING:
 Notify = Callable[[dict[str, Any]], None]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Attach:
+@value_type
+class Attach(Value):
     """The caller's fds a foreground container uses (``None``: /dev/null, or not echoed)."""
 
     stdin: int | None = None
@@ -49,7 +48,6 @@ class Attach:
 
 
 def now_rfc3339() -> str:
-    from lamina.container.logs import timestamp_ns
     return timestamp_ns()
 
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 import logging
 import os
 import resource
-import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
 from lamina._internal import cgroups
+from lamina.container.model import Value, value_type
 from lamina.errors import InvalidOption
 from lamina.spec.runtime import (
     Capabilities,
@@ -85,8 +85,8 @@ FALLBACK_DNS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
 Network = Literal["none", "host", "private"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountSpec:
+@value_type
+class MountSpec(Value):
     """A user mount: ``bind`` and ``volume`` (a resolved host dir) bind *source*; ``tmpfs`` needs none."""
 
     kind: Literal["bind", "volume", "tmpfs"]
@@ -96,8 +96,8 @@ class MountSpec:
     options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunOptions:
+@value_type
+class RunOptions(Value):
     """docker-run-like options; ``None`` means "use the image's value"."""
 
     args: Sequence[str] = ()                  # COMMAND [ARG…]: replaces the image's Cmd
@@ -123,8 +123,8 @@ class RunOptions:
     shm_size: int = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HostFacts:
+@value_type
+class HostFacts(Value):
     """What the host allows; ``probe_host()`` reads the real values."""
 
     hard_limits: Mapping[str, int]            # "RLIMIT_NOFILE" -> current hard limit (-1 = unlimited)
@@ -134,8 +134,8 @@ class HostFacts:
     hostname: str = "localhost"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResolvedUser:
+@value_type
+class ResolvedUser(Value):
     uid: int
     gid: int
     additional_gids: tuple[int, ...] = ()
@@ -161,7 +161,7 @@ def probe_host() -> HostFacts:
     status = cgroups.cgroup_status()
     return HostFacts(hard_limits=limits, bounding_caps=_bounding_caps(),
                      swap_accounting=cgroups.swap_accounting(), cgroups_usable=status.usable,
-                     hostname=socket.gethostname())
+                     hostname=os.uname().nodename)
 
 
 # ---------------------------------------------------------------- command and env

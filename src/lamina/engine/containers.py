@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import builtins
 import logging
-import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lamina.container.manager import ContainerManager, CreateRequest
-from lamina.container.model import Container, ContainerState, State
+from lamina.container.model import Container, ContainerState, State, Value, value_type
 from lamina.container.monitor import Attach
 from lamina.container.ocispec import RunOptions
 from lamina.container.store import ContainerStore
-from lamina.container.volumes import VolumeRequest
 
 if TYPE_CHECKING:
     from lamina.container.logs import LogEntry
+    from lamina.container.volumes import VolumeRequest
     from lamina.engine.engine import Engine
     from lamina.image.store import Image
     from lamina.layer.changes import Change
@@ -33,8 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerSpec:
+@value_type
+class ContainerSpec(Value):
     """What ``create``/``run`` were asked for, before the image is resolved."""
 
     image: str
@@ -54,7 +52,7 @@ class ContainerService:
         self.engine = engine
         config = engine.config
         self.manager = ContainerManager(
-            store=ContainerStore(engine.root / "containers"), volumes=engine.volumes,
+            store=ContainerStore(engine.root / "containers"), volumes=lambda: engine.volumes,
             driver=lambda: engine.driver, runtime=self._make_runtime, root=engine.root,
             run_dir=config.run_dir, driver_name=engine.driver_name, runtime_binary=config.runtime)
         self.manager.reconcile()
@@ -200,11 +198,11 @@ class ContainerService:
         store = self.engine.image_store
         image = store.get(Digest.parse(container.image_id))
         layers = store.layer_stack(image)
-        with tempfile.TemporaryFile(dir=self.engine.root) as tmp:
-            self.engine.driver.diff(container.layer_id, self.manager.diff_parent(container), tmp,
-                                    epoch=self.engine.source_date_epoch)
-            tmp.seek(0)
-            layer = self.engine.images.store_layer(tmp, layers[-1] if layers else None)
+        diff_parent = self.manager.diff_parent(container)
+        layer = self.engine.images.store_written_layer(
+            lambda out: self.engine.driver.diff(container.layer_id, diff_parent, out,
+                                                epoch=self.engine.source_date_epoch),
+            layers[-1] if layers else None)
         config = store.config(image)
         config["config"] = _committed_config(container, config.get("config") or {})
         created = mutate.timestamp(self.engine.source_date_epoch)

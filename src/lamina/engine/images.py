@@ -9,20 +9,25 @@ from __future__ import annotations
 import builtins
 import json
 import logging
+import os
 import shutil
+import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lamina.reference import Reference
 from lamina.spec import mediatypes as mt
 
 if TYPE_CHECKING:
+    from lamina.digest import Digest
     from lamina.engine.engine import Engine
     from lamina.image.layers import Layer
     from lamina.image.store import Image, ImageStore
-    from lamina.layer.compression import Compression
+    from lamina.layer.compression import CompressingWriter, Compression
+    from lamina.store.blobs import BlobInfo
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,45 @@ class ImageService:
             if not self.store.blob_referenced(str(info.digest)):
                 blobs.delete(info.digest)
             raise
+
+    def store_written_layer(self, write_tar: Callable[[BinaryIO], object], parent: Layer | None) -> Layer:
+        """Store the uncompressed layer tar that *write_tar* writes, in one pass over its bytes.
+
+        The tar is gzipped into the blob store and, through a pipe, applied by the driver into a new
+        layer directory at the same time; the directory is then adopted, so the blob is never re-read,
+        decompressed or re-hashed. Same blob and diffID as ``store_layer`` on the same tar.
+        """
+        driver = self.engine.driver
+        layer_id = uuid.uuid4().hex
+        parent_id = parent.layer_id if parent else None
+        driver.create(layer_id, parent_id)
+        try:
+            diff_id, size, info = self._write_and_apply(
+                write_tar, lambda stream: driver.apply_diff(layer_id, parent_id, stream))
+        except BaseException:
+            driver.remove(layer_id)
+            raise
+        try:
+            return self.engine.layers.adopt(layer_id, diff_id, parent, size=size, blob_digest=info.digest,
+                                            blob_size=info.size, media_type=mt.OCI_LAYER_GZIP)
+        except BaseException:
+            if driver.exists(layer_id):
+                driver.remove(layer_id)
+            if not self.store.blob_referenced(str(info.digest)):
+                self.engine.blobs.delete(info.digest)
+            raise
+
+    def _write_and_apply(self, write_tar: Callable[[BinaryIO], object],
+                         apply: Callable[[BinaryIO], int]) -> tuple[Digest, int, BlobInfo]:
+        """(diffID, applied size, blob) of the tar *write_tar* writes, gzipped and *apply*-ed at once."""
+        from lamina.layer.compression import CompressingWriter
+        with self.engine.blobs.writer() as out:
+            writer = CompressingWriter(out, "gzip", hash_output=False)  # type: ignore[arg-type]  # file-like
+            with _ApplyTee(writer, apply) as tee:
+                write_tar(cast(BinaryIO, tee))
+                size = tee.finish()
+            diff_id, _ = writer.finish_plain()
+            return diff_id, size, out.commit()  # the blob writer hashes the compressed bytes: once, here
 
     def import_tarball(self, source: BinaryIO, *, source_name: str, reference: str | None = None,
                        changes: Sequence[str] = (), message: str | None = None) -> Image:
@@ -187,3 +231,67 @@ def _last_comment(config: dict[str, Any]) -> str:
     history = config.get("history") or []
     return str(history[-1].get("comment", "")) if history else ""
 
+
+
+class _ApplyTee:
+    """File-like sink: every write goes to *target* and, through a pipe, to *apply* on a thread.
+
+    ``finish()`` ends the stream and returns what *apply* returned, re-raising its error. The
+    thread always reads the pipe to its end, so a failed apply never blocks the writer.
+    """
+
+    def __init__(self, target: CompressingWriter, apply: Callable[[BinaryIO], int]) -> None:
+        import fcntl
+        self._target = target
+        read_fd, self._fd = os.pipe2(os.O_CLOEXEC)
+        try:
+            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        except OSError:  # above /proc/sys/fs/pipe-max-size: the default size only costs wake-ups
+            pass
+        self._size = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(read_fd, apply), name="layer-apply",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, read_fd: int, apply: Callable[[BinaryIO], int]) -> None:
+        with open(read_fd, "rb", buffering=_PIPE_SIZE) as stream:
+            try:
+                self._size = apply(stream)
+            except BaseException as exc:  # handed to the writer's thread by finish()
+                self._error = exc
+            while stream.read(_PIPE_SIZE):
+                pass
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        rest = view
+        while rest:
+            rest = rest[os.write(self._fd, rest):]
+        self._target.write(view)
+        return len(view)
+
+    def flush(self) -> None:
+        """Writes go straight to the pipe and the target; nothing is buffered here."""
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self._thread.join()
+
+    def finish(self) -> int:
+        """End the stream, wait for the apply and return its result (its error is raised here)."""
+        self._close()
+        if self._error is not None:
+            raise self._error
+        return self._size
+
+    def __enter__(self) -> _ApplyTee:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+
+_PIPE_SIZE = 1 << 20

@@ -104,15 +104,17 @@ class LayerDigests:
 
 
 class _HashingSink:
-    """File-like sink that hashes and counts what passes to *target*."""
+    """File-like sink that hashes (unless told not to) and counts what passes to *target*."""
 
-    def __init__(self, target: BinaryIO) -> None:
+    def __init__(self, target: BinaryIO, *, hashing: bool = True) -> None:
         self.target = target
         self.hash = hashlib.sha256()
+        self.hashing = hashing
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.hash.update(data)
+        if self.hashing:
+            self.hash.update(data)
         self.size += len(data)
         self.target.write(data)
         return len(data)
@@ -127,20 +129,23 @@ class CompressingWriter:
     ``write`` accepts any chunking; the output bytes depend only on the input bytes,
     the compression and the level. The target is flushed but never closed.
     Levels: gzip 0–3 (isal; default 1), zstd 1–22 (default 3); ignored for "none".
-    ``threads`` (gzip only) changes speed, never the output.
+    ``threads`` (gzip only) changes speed, never the output. With ``hash_output=False`` the
+    compressed bytes are not hashed (for a target that hashes them itself, like a blob writer):
+    ``finish()`` is then refused and ``finish_plain()`` returns the uncompressed side only.
     """
 
     def __init__(self, target: BinaryIO, compression: Compression = "gzip", *,
-                 level: int | None = None, threads: int | None = None) -> None:
+                 level: int | None = None, threads: int | None = None, hash_output: bool = True) -> None:
         if compression not in DEFAULT_LEVEL:
             raise InvalidArgument(f"compress layer: unknown compression {compression!r}")
         self.compression: Compression = compression
         self.level = DEFAULT_LEVEL[compression] if level is None else level
-        self._sink = _HashingSink(target)
+        self._sink = _HashingSink(target, hashing=hash_output)
         self._plain = hashlib.sha256()
         self._plain_size = 0
         self._pending = bytearray()
         self._result: LayerDigests | None = None
+        self._closed = False
         self._encoder = self._open_encoder(threads)
 
     def _open_encoder(self, threads: int | None) -> BinaryIO | None:
@@ -160,7 +165,7 @@ class CompressingWriter:
         return None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        if self._result is not None:
+        if self._closed:
             raise ValueError("write to a finished CompressingWriter")
         self._plain.update(data)
         n = len(data)
@@ -174,32 +179,50 @@ class CompressingWriter:
         return n
 
     def _feed_gzip(self, data: bytes | bytearray | memoryview) -> None:
-        # Whole GZIP_BLOCK-sized writes only: block boundaries decide the output bytes.
+        # Whole GZIP_BLOCK-sized blocks only: block boundaries decide the output bytes. Each block
+        # is built with one copy and handed over as bytes, which the compressor keeps as they are.
+        view = memoryview(data).cast("B")
+        while len(self._pending) + len(view) >= GZIP_BLOCK:
+            need = GZIP_BLOCK - len(self._pending)
+            block = b"".join((self._pending, view[:need]))
+            self._pending.clear()
+            view = view[need:]
+            self._gzip_block(block)
+        self._pending += view
+
+    def _gzip_block(self, block: bytes) -> None:
+        # Straight to the threaded writer under the BufferedWriter (whose buffer stays empty):
+        # the buffered path would hand it a memoryview, which it copies.
         assert self._encoder is not None
-        self._pending += data
-        if len(self._pending) < GZIP_BLOCK:
-            return
-        view = memoryview(self._pending)
-        whole = len(view) - len(view) % GZIP_BLOCK
-        for start in range(0, whole, GZIP_BLOCK):
-            self._encoder.write(bytes(view[start:start + GZIP_BLOCK]))
-        view.release()
-        del self._pending[:whole]
+        cast(BinaryIO, getattr(self._encoder, "raw", self._encoder)).write(block)
 
     def finish(self) -> LayerDigests:
         """Flush everything, close the encoder (not the target) and return the digests. Idempotent."""
+        if not self._sink.hashing:
+            raise ValueError("finish a CompressingWriter made with hash_output=False: use finish_plain()")
         if self._result is None:
-            if self._encoder is not None:
-                if self._pending:
-                    self._encoder.write(bytes(self._pending))
-                    self._pending.clear()
-                self._encoder.close()
-            self._sink.flush()
+            self._close_encoder()
             self._result = LayerDigests(
                 diff_id=Digest("sha256", self._plain.hexdigest()),
                 digest=Digest("sha256", self._sink.hash.hexdigest()),
                 size=self._sink.size, uncompressed_size=self._plain_size)
         return self._result
+
+    def finish_plain(self) -> tuple[Digest, int]:
+        """Flush everything, close the encoder (not the target); the DiffID and uncompressed size."""
+        self._close_encoder()
+        return Digest("sha256", self._plain.hexdigest()), self._plain_size
+
+    def _close_encoder(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._encoder is not None:
+            if self._pending:
+                self._gzip_block(bytes(self._pending))  # only gzip input is held back
+                self._pending.clear()
+            self._encoder.close()
+        self._sink.flush()
 
     def close(self) -> LayerDigests:
         """Same as ``finish()``."""
@@ -215,5 +238,8 @@ class CompressingWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.finish()
+        if self._sink.hashing:
+            self.finish()
+        else:
+            self.finish_plain()
 

@@ -98,6 +98,8 @@ def _ulimits(items: tuple[str, ...]) -> dict[str, tuple[int, int]]:
 
 
 def _volume_requests(volumes: tuple[str, ...], mounts: tuple[str, ...], tmpfs: tuple[str, ...]) -> list[Any]:
+    if not (volumes or mounts or tmpfs):
+        return []  # the volumes module stays off the plain ``run`` path
     from lamina.container.volumes import VolumeRequest, parse_mount, parse_volume
     requests = [parse_volume(v) for v in volumes] + [parse_mount(m) for m in mounts]
     for item in tmpfs:
@@ -106,10 +108,14 @@ def _volume_requests(volumes: tuple[str, ...], mounts: tuple[str, ...], tmpfs: t
     return requests
 
 
+def _size(text: str) -> int:
+    from lamina.cli.humanize import parse_size  # only when a size flag was given
+    return parse_size(text)
+
+
 def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
                auto_remove: bool = False) -> ContainerSpec:
     """The ``ContainerSpec`` for docker-run flags (``opts`` as click passed them)."""
-    from lamina.cli.humanize import parse_size
     from lamina.container.ocispec import RunOptions
     from lamina.engine.containers import ContainerSpec
     from lamina.errors import InvalidOption
@@ -122,13 +128,13 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         env=tuple(_env_files(opts["env_file"]) + _host_env(list(opts["env"]))),
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], tty=opts["tty"],
         read_only=opts["read_only"], network=network,  # type: ignore[arg-type]
-        memory=parse_size(opts["memory"]) if opts["memory"] else None, cpus=opts["cpus"],
+        memory=_size(opts["memory"]) if opts["memory"] else None, cpus=opts["cpus"],
         pids_limit=opts["pids_limit"], privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
         cap_drop=tuple(opts["cap_drop"]), ulimits=_ulimits(opts["ulimit"]),
         cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
         no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith("false")
                               for s in opts["security_opt"]),
-        shm_size=parse_size(opts["shm_size"]) if opts["shm_size"] else 64 * 1024 * 1024)
+        shm_size=_size(opts["shm_size"]) if opts["shm_size"] else 64 * 1024 * 1024)
     return ContainerSpec(image=image, options=options,
                          volumes=_volume_requests(opts["volumes"], opts["mounts"], opts["tmpfs"]),
                          name=opts["name"], auto_remove=auto_remove, interactive=opts["interactive"],
