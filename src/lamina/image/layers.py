@@ -125,12 +125,8 @@ class LayerStore:
         self.driver.create(layer_id, parent_id)
         try:
             with self.blobs.open(blob_digest, blob_size) as raw:
-                hashing = _HashingReader(open_decompressed(raw))  # type: ignore[arg-type]
-                size = self.driver.apply_diff(layer_id, parent_id, hashing)  # type: ignore[arg-type]
-                got = hashing.drain()
-                raw.read()  # reach EOF so the verifying reader checks the compressed digest
-            if got != diff_id:
-                raise DigestMismatch(str(diff_id), str(got), what=f"layer {blob_digest} diff_id")
+                size = self.apply_stream(layer_id, parent_id, raw, diff_id,  # type: ignore[arg-type]
+                                         what=f"layer {blob_digest}")
         except BaseException:
             self.driver.remove(layer_id)
             raise
