@@ -29,13 +29,13 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.build.backend import LayerRef
+from lamina.build.cachedb import CacheDB
 
 if TYPE_CHECKING:
-    import sqlite3
+    pass
 
 __all__ = ["CACHE_VERSION", "CacheHit", "CacheKey", "CacheStore", "FileHasher", "explain_difference"]
 
@@ -86,34 +86,10 @@ class _Memo:
     new: dict[str, tuple[int, int, int, int, str]] = field(default_factory=dict)
 
 
-def open_cache_db(path: Path, schema: str) -> sqlite3.Connection:
-    """The build cache's sqlite file (WAL, autocommit), created with *schema* if new."""
-    import sqlite3
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(schema)
-    return conn
-
-
-class CacheStore:
+class CacheStore(CacheDB):
     """The steps table and file-hash memo in one sqlite file (opened lazily)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_cache_db(self.path, _SCHEMA)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    SCHEMA = _SCHEMA
 
     # ------------------------------------------------------------ steps
     def lookup(self, key: CacheKey) -> CacheHit | None:

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lamina.build.cachedb import CacheDB
+
 if TYPE_CHECKING:
-    import sqlite3
 
     from lamina.build.ignore import PatternMatcher
     from lamina.build.progress import Progress, ProgressEvent, Sink
@@ -42,7 +43,7 @@ __all__ = ["RECORD_VERSION", "BuildRecord", "BuildResult", "RecordStore", "Recor
 
 RECORD_VERSION = 1
 
-SCHEMA = """
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL);
 """
 
@@ -146,19 +147,10 @@ def _walk(top: str, prefix: str, matcher: PatternMatcher | None) -> Iterator[tup
 
 
 # ---------------------------------------------------------------- the store
-class RecordStore:
+class RecordStore(CacheDB):
     """``builds`` rows in the build cache's sqlite file (opened lazily)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            from lamina.build.cache import open_cache_db
-            self._conn = open_cache_db(self.path, SCHEMA)
-        return self._conn
+    SCHEMA = _SCHEMA
 
     def lookup(self, key: str) -> BuildRecord | None:
         if not self.path.exists():
@@ -172,10 +164,6 @@ class RecordStore:
         self.conn.execute("DELETE FROM builds WHERE key NOT IN (SELECT key FROM builds ORDER BY created DESC"
                           " LIMIT ?)", (keep,))
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 # ---------------------------------------------------------------- progress
