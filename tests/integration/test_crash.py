@@ -144,8 +144,12 @@ def _operation(world: World, rng: random.Random) -> Op:
 
 # ---------------------------------------------------------------------- one round
 def _delay(world: World, command: str, rng: random.Random) -> float:
-    """When to kill: anywhere in the time the command takes alone (python start-up is ~0.2 s of it)."""
-    return rng.uniform(0.15, 1.1 * world.took.get(command, 1.0))
+    """When to kill: in the time the command takes alone, past the first part (python start-up).
+
+    Relative, not absolute: on a fast machine a whole ``tag`` takes under 0.15 s.
+    """
+    took = world.took.get(command, 1.0)
+    return rng.uniform(0.4 * took, 1.1 * took)
 
 
 def _round(world: World, rng: random.Random) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from lamina.errors import LaminaError, RuntimeFailed
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 Classifier = Callable[[str], LaminaError | None]
 
 
@@ -100,3 +101,16 @@ def become_subreaper() -> bool:
 
     libc = ctypes.CDLL(None, use_errno=True)
     return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for helpers that write into the store (``cp -a``, ``btrfs``): SIGKILL them when we die.
+
+    Without it a helper outlives a killed CLI and keeps writing into a staging directory that
+    start-up recovery is removing. The parent is the forking thread: call it only from a thread
+    that waits for the child (``subprocess.run`` does).
+    """
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

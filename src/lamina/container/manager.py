@@ -713,11 +713,12 @@ class ContainerManager:
 def seed_volume(mountpoint: Path, rootfs: Path, destination: str) -> None:
     """docker's copy-up: an empty volume gets the image's content at *destination*."""
     from lamina._internal.fsops import resolve_in_root
+    from lamina._internal.proc import die_with_parent
     source = resolve_in_root(rootfs, destination)
     if not source.is_dir() or any(mountpoint.iterdir()):
         return
     res = subprocess.run(["cp", "-a", "--", f"{source}/.", str(mountpoint)], capture_output=True,
-                         text=True, check=False)
+                         text=True, check=False, preexec_fn=die_with_parent)
     if res.returncode != 0:
         raise RuntimeFailed(f"seed volume {mountpoint} from {destination}: {res.stderr.strip()}")
 

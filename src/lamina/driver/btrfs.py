@@ -16,13 +16,15 @@ import subprocess
 from pathlib import Path
 
 from lamina._internal.mount import fstype_of
+from lamina._internal.proc import die_with_parent
 from lamina.driver.copy import CopyDriver
 from lamina.errors import DriverNotSupported, InternalError, NoSpace
 
 
 def btrfs(*args: str) -> None:
     """Run ``btrfs <args>``; map its failure to a lamina error."""
-    res = subprocess.run(["btrfs", *args], capture_output=True, text=True, check=False)
+    res = subprocess.run(["btrfs", *args], capture_output=True, text=True, check=False,
+                         preexec_fn=die_with_parent)
     if res.returncode != 0:
         message = res.stderr.strip() or res.stdout.strip()
         if "No space left" in message:

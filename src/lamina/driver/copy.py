@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lamina._internal.mount import fstype_of
+from lamina._internal.proc import die_with_parent
 from lamina.driver.base import NaiveDiff
 from lamina.errors import InternalError, NoSpace
 from lamina.layer.apply import apply_layer
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 def copy_tree(source: Path, dest: Path) -> None:
     """Copy the tree *source* to the new path *dest* with ``cp -a --reflink=auto``."""
     res = subprocess.run(["cp", "-a", "--reflink=auto", "--", f"{source}/.", str(dest)],
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False,
+                         preexec_fn=die_with_parent)
     if res.returncode != 0:
         if "No space left" in res.stderr:
             raise NoSpace(str(dest))
