@@ -73,7 +73,13 @@ def counts(events: list[tuple[int, float, str, str]]) -> dict[str, int]:
 
 def hot_functions(argv: list[str], k: int) -> str:
     """cProfile of one in-process run, top k by own time, import machinery left out."""
-    from lamina.cli.main import main as lamina_main
+    import lamina.cli.main as cli_main
+
+    def no_fast_exit(code: int = 0) -> None:   # main() ends in os._exit, which would end us too
+        raise SystemExit(code)
+
+    cli_main._fast_exit = no_fast_exit   # type: ignore[assignment]
+    lamina_main = cli_main.main
     prof = cProfile.Profile()
     sys.argv = ["lamina", *argv[1:]]
     prof.enable()

@@ -8,12 +8,14 @@ A digest is validated before it can become a path (umoci's ``blobPath``): only
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lamina.errors import DigestMismatch, InvalidDigest, SizeMismatch
+
+if TYPE_CHECKING:
+    import hashlib
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"^[a-f0-9]+$")
@@ -45,7 +47,7 @@ class Digest:
 
     @classmethod
     def of_bytes(cls, data: bytes, algorithm: str = "sha256") -> Digest:
-        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+        return cls(algorithm, new_hash(algorithm, data).hexdigest())
 
     @classmethod
     def from_hash(cls, h: hashlib._Hash) -> Digest:
@@ -64,11 +66,17 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
     def new_hash(self) -> hashlib._Hash:
-        return hashlib.new(self.algorithm)
+        return new_hash(self.algorithm)
+
+
+def new_hash(algorithm: str = "sha256", data: bytes = b"") -> hashlib._Hash:
+    """A hashlib object; hashlib (OpenSSL, ~3 ms) is loaded on first use, not at start-up."""
+    import hashlib
+    return hashlib.new(algorithm, data)
 
 
 def sha256_digest(data: bytes) -> Digest:
-    return Digest("sha256", hashlib.sha256(data).hexdigest())
+    return Digest("sha256", new_hash("sha256", data).hexdigest())
 
 
 class VerifyingReader:

@@ -20,7 +20,6 @@ A first component is a domain only if it contains ``.`` or ``:``, is
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -127,6 +126,7 @@ class Reference:
         if host == "localhost":
             return True
         try:
+            import ipaddress
             return ipaddress.ip_address(host).is_loopback
         except ValueError:
             return False

@@ -13,7 +13,6 @@ import contextlib
 import errno
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -49,7 +48,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644, *, durable: b
     state, bundles), where an fsync per write is most of a ``run --rm``'s own cost.
     """
     target = Path(path)
-    tmp = target.with_name(f".tmp-{target.name}-{uuid.uuid4().hex[:8]}")
+    tmp = target.with_name(f".tmp-{target.name}-{os.urandom(4).hex()}")
     try:
         with translate_enospc(target), open(tmp, "wb") as f:
             yield f
@@ -102,7 +101,7 @@ def rmtree(path: str | os.PathLike[str]) -> None:
 def move_to_trash(path: str | os.PathLike[str], trash: str | os.PathLike[str]) -> Path:
     """Rename *path* into *trash* (same filesystem) and return the new location; rmtree it later."""
     os.makedirs(trash, exist_ok=True)
-    dest = Path(trash, f"{Path(path).name}-{uuid.uuid4().hex[:8]}")
+    dest = Path(trash, f"{Path(path).name}-{os.urandom(4).hex()}")
     os.rename(path, dest)
     return dest
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import time
 from pathlib import Path
 from types import TracebackType
@@ -57,7 +56,7 @@ class StagingDir:
     def open(self) -> Path:
         """Create and lock the directory; returns its path."""
         self.base.mkdir(parents=True, exist_ok=True)
-        name = secrets.token_hex(8)
+        name = os.urandom(8).hex()
         newborn = self.base / f"{NEW_PREFIX}{name}"
         newborn.mkdir(mode=0o700)
         lock = FileLock(newborn / LOCK_NAME, exclusive=True, timeout=0)

@@ -22,7 +22,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import signal as signals
 import stat
 import subprocess
@@ -263,7 +262,7 @@ class ContainerManager:
             name = random_name()
             if not (self.store.names / name).exists():
                 return name
-        return f"{random_name()}_{secrets.token_hex(2)}"
+        return f"{random_name()}_{os.urandom(2).hex()}"
 
     def create(self, request: CreateRequest, *, keep_mounted: bool = False) -> Container:
         """Make the record, its layers, volumes and bundle. Nothing is left behind on error.
@@ -271,7 +270,7 @@ class ContainerManager:
         With *keep_mounted* the rw layer stays mounted (one reference the caller hands
         to ``start``). Raises ``NameInUse``, ``InvalidOption`` (bad user, workdir, mount…).
         """
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         name = validate_name(request.name) if request.name else self._free_name()
         lock = self.store.reserve(cid, name)
         try:

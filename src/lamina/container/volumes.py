@@ -18,7 +18,6 @@ import datetime as dt
 import json
 import os
 import re
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +171,7 @@ class VolumeStore:
     def create(self, name: str | None = None, *, labels: dict[str, str] | None = None) -> Volume:
         """Create a volume (a random 64-hex anonymous one when *name* is None). Idempotent for names."""
         anonymous = name is None
-        name = name or secrets.token_hex(32)
+        name = name or os.urandom(32).hex()
         path = self._dir(name)
         if (path / "meta.json").exists():
             return self.get(name)

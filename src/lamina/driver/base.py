@@ -26,17 +26,17 @@ import logging
 import os
 import re
 import stat
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from lamina._internal.fsops import move_to_trash, rmtree
 from lamina._internal.locking import FileLock
 from lamina.errors import Conflict, InvalidArgument, LayerNotFound
-from lamina.layer.changes import Change, ChangeKind, changes_between
-from lamina.layer.tarwriter import write_changes
+
+if TYPE_CHECKING:   # the layer walkers and tar writer load when a diff is asked for, not on ``run``
+    from lamina.layer.changes import Change
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class RefcountedDriver(abc.ABC):
             raise Conflict(f"create layer {layer_id}: layer already exists", layer=layer_id)
         if parent is not None:
             self._require(parent)
-        staging = self.root / f".tmp-{layer_id}-{uuid.uuid4().hex[:8]}"
+        staging = self.root / f".tmp-{layer_id}-{os.urandom(4).hex()}"
         staging.mkdir()
         try:
             # No fsync for files in the staging dir: the layer store above records an
@@ -167,7 +167,7 @@ class RefcountedDriver(abc.ABC):
             path.unlink(missing_ok=True)
             return
         # rename for atomicity, no fsync: a count lost in a crash is healed by the next mount
-        tmp = path.with_name(f".mounts-{uuid.uuid4().hex[:8]}")
+        tmp = path.with_name(f".mounts-{os.urandom(4).hex()}")
         tmp.write_text(str(count))
         os.replace(tmp, path)
 
@@ -257,11 +257,13 @@ class NaiveDiff(RefcountedDriver):
 
     def changes(self, layer_id: str, parent: str | None) -> list[Change]:
         """What *layer_id*'s tree changed relative to *parent*'s (all of it when parent is None)."""
+        from lamina.layer.changes import changes_between
         return changes_between(self._parent_tree(parent), self._require_tree(layer_id))
 
     def diff(self, layer_id: str, parent: str | None, out: BinaryIO, *, epoch: int | None = None) -> None:
         """Write the changes as an uncompressed tar with OCI whiteouts to *out* (not closed)."""
         tree = self._require_tree(layer_id)
+        from lamina.layer.tarwriter import write_changes
         write_changes(tree, self.changes(layer_id, parent), out, epoch=epoch)
 
     def diff_size(self, layer_id: str, parent: str | None) -> int:
@@ -270,6 +272,7 @@ class NaiveDiff(RefcountedDriver):
 
 def changes_size(root: Path, changes: list[Change]) -> int:
     """Bytes of regular files added or changed (hard links counted once), like docker's ChangesSize."""
+    from lamina.layer.changes import ChangeKind
     seen: set[tuple[int, int]] = set()
     total = 0
     for change in changes:

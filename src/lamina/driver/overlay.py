@@ -66,38 +66,34 @@ level used up).
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
-import secrets
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lamina._internal import mount as mnt
 from lamina._internal.fsops import rmtree
 from lamina._internal.locking import FileLock
 from lamina.driver.base import RefcountedDriver, changes_size
-from lamina.driver.copy import copy_tree
 from lamina.driver.probe import OverlaySupport, probe_overlay
 from lamina.errors import InvalidArgument
-from lamina.layer.apply import apply_layer
-from lamina.layer.changes import Change, changes_between, overlay_changes
-from lamina.layer.tarwriter import write_changes
-from lamina.layer.whiteout import OverlayWhiteouts
+
+if TYPE_CHECKING:   # layer walkers, tar code and the copy driver load when used, not on ``run``
+    from lamina.layer.changes import Change
 
 log = logging.getLogger(__name__)
 
 MAX_LOWERS = 500          # OVL_MAX_STACK in fs/overlayfs
 LEGACY_MAX_LOWERS = 99    # (4096 - 512 reserved - 2 x 134 upper/work - 30) // 33 bytes per "n/<SHORT>.kkk:"
 SHORT_LEN = 26
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"   # short link names, as base64.b32encode spells them
 
 
 def new_short_id() -> str:
     """26 upper-case base32 characters, like docker's overlay2 ``l/`` names."""
-    return base64.b32encode(secrets.token_bytes(16)).decode()[:SHORT_LEN]
+    return "".join(_BASE32[b & 31] for b in os.urandom(SHORT_LEN))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,7 +233,7 @@ class OverlayDriver(RefcountedDriver):
         if split == 0:
             self._mount_overlay(target, paths, upper)
             return
-        point = str(self.root / "n" / f"{lowers[0].short or 'x'}.{uuid.uuid4().hex[:6]}")
+        point = str(self.root / "n" / f"{lowers[0].short or 'x'}.{os.urandom(3).hex()}")
         os.mkdir(point)
         try:
             self._mount_overlay(point, paths[-split:], None)
@@ -268,13 +264,14 @@ class OverlayDriver(RefcountedDriver):
         with FileLock(self.root / "flat" / f".{flat.name}.lock"):
             if flat.is_dir():
                 return str(flat)
-            point = self.root / "n" / f"flat-{uuid.uuid4().hex[:8]}"
-            staging = self.root / "flat" / f".tmp-{flat.name}-{uuid.uuid4().hex[:8]}"
+            point = self.root / "n" / f"flat-{os.urandom(4).hex()}"
+            staging = self.root / "flat" / f".tmp-{flat.name}-{os.urandom(4).hex()}"
             point.mkdir()
             staging.mkdir()
             try:
                 self._mount_stack(str(point), prefix, None, nest=nest)
                 try:
+                    from lamina.driver.copy import copy_tree
                     copy_tree(point, staging)
                 finally:
                     mnt.umount(point, mnt.MNT_DETACH)
@@ -314,6 +311,8 @@ class OverlayDriver(RefcountedDriver):
     # ---------------------------------------------------------------- content
     def apply_diff(self, layer_id: str, parent: str | None, tar_stream: BinaryIO) -> int:
         """Apply an uncompressed layer tar into ``diff/`` as overlay whiteouts; return its size."""
+        from lamina.layer.apply import apply_layer
+        from lamina.layer.whiteout import OverlayWhiteouts
         result = apply_layer(tar_stream, self._require(layer_id) / "diff", whiteouts=OverlayWhiteouts())
         return result.size
 
@@ -322,9 +321,11 @@ class OverlayDriver(RefcountedDriver):
         if parent != self.parent_of(layer_id):
             return self._naive_changes(layer_id, parent)
         upper = self._require(layer_id) / "diff"
+        from lamina.layer.changes import overlay_changes
         return overlay_changes(upper, [Path(p) for p in self._resolved_parents(layer_id)])
 
     def _naive_changes(self, layer_id: str, parent: str | None) -> list[Change]:
+        from lamina.layer.changes import changes_between
         new = self.mount(layer_id)
         try:
             if parent is None:
@@ -339,6 +340,7 @@ class OverlayDriver(RefcountedDriver):
 
     def diff(self, layer_id: str, parent: str | None, out: BinaryIO, *, epoch: int | None = None) -> None:
         """Write the layer's changes as an uncompressed tar with OCI whiteouts (``out`` not closed)."""
+        from lamina.layer.tarwriter import write_changes
         changes = self.changes(layer_id, parent)
         if parent == self.parent_of(layer_id):   # native: everything changed is in diff/
             upper = self._layer_dir(layer_id) / "diff"

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +49,7 @@ def supports_d_type(path: str | os.PathLike[str]) -> bool:
     number = _GETDENTS64.get(os.uname().machine)
     if number is None:
         return True
+    import tempfile  # probes are cached per boot: off the hot path
     with tempfile.TemporaryDirectory(prefix=".dtype-", dir=path) as tmp:
         Path(tmp, "f").touch()
         fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
@@ -126,6 +125,7 @@ def probe_overlay(root: Path) -> OverlaySupport:
         raise DriverNotSupported("overlay", f"{root} does not support d_type (xfs with ftype=0?)")
     new_api = mnt.new_mount_api() is None
     options = overlay_options(new_api)
+    import tempfile
     tmp = Path(tempfile.mkdtemp(prefix=".probe-", dir=root))
     try:
         _try_mount(tmp, new_api, options)
@@ -166,6 +166,7 @@ def probe_btrfs(root: Path) -> str | None:
     fstype = mnt.fstype_of(root)
     if fstype != "btrfs":
         return f"{root} is on {fstype or 'an unknown file system'}, not btrfs"
+    import shutil
     if shutil.which("btrfs") is None:
         return "the btrfs command is not installed (apt-get install btrfs-progs)"
     if os.geteuid() != 0:

@@ -32,7 +32,6 @@ import os
 import shutil
 import stat
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -67,7 +66,7 @@ class EngineRwLayer:
         self.backend = backend
         self.parent = parent
         self.epoch = epoch
-        self.layer_id = f"build-{uuid.uuid4().hex}"
+        self.layer_id = f"build-{os.urandom(16).hex()}"
         self.driver = backend.engine.driver
         self.driver.create(self.layer_id, parent.layer_id if parent else None, writable=True)
         self.mounted = False
@@ -392,7 +391,7 @@ class EngineBuildBackend:
             driver.unmount(found.layer_id)
 
     def scratch_dir(self) -> Path:
-        path = self.home / "tmp" / uuid.uuid4().hex
+        path = self.home / "tmp" / os.urandom(16).hex()
         path.mkdir(parents=True)
         return path
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +95,7 @@ class DistributionService:
             if existing is not None:
                 parent_id = existing.layer_id
                 continue
-            layer_id = uuid.uuid4().hex
+            layer_id = os.urandom(16).hex()
             layers.driver.create(layer_id, parent_id)
             plan.dirs[i] = _Dir(layer_id=layer_id, parent_id=parent_id, diff_id=diff_id)
             plan.by_digest.setdefault(descs[i].digest, i)

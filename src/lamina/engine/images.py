@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +80,7 @@ class ImageService:
         decompressed or re-hashed. Same blob and diffID as ``store_layer`` on the same tar.
         """
         driver = self.engine.driver
-        layer_id = uuid.uuid4().hex
+        layer_id = os.urandom(16).hex()
         parent_id = parent.layer_id if parent else None
         driver.create(layer_id, parent_id)
         try:

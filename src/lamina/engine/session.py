@@ -15,7 +15,6 @@ import errno
 import fcntl
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,7 +74,7 @@ class Session:
         return any(_locked_by_other(p) for p in self._markers())
 
     def _make_marker(self) -> None:
-        path = self.dir / f"{os.getpid()}-{secrets.token_hex(4)}"
+        path = self.dir / f"{os.getpid()}-{os.urandom(4).hex()}"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._marker, self.marker_path = fd, path

@@ -12,15 +12,14 @@ share its rows and directories: ``image_layers`` holds the references.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from lamina.digest import CHUNK, Digest
+from lamina.digest import CHUNK, Digest, new_hash
 from lamina.errors import DigestMismatch, LayerNotFound
 from lamina.layer.compression import open_decompressed
 from lamina.layer.ids import chain_id as compute_chain_id
@@ -64,7 +63,7 @@ class _HashingReader:
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self.hash = hashlib.sha256()
+        self.hash = new_hash()
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
@@ -120,7 +119,7 @@ class LayerStore:
         existing = self.find(chain)
         if existing is not None:
             return existing
-        layer_id = uuid.uuid4().hex
+        layer_id = os.urandom(16).hex()
         parent_id = parent.layer_id if parent else None
         self.driver.create(layer_id, parent_id)
         try:

@@ -12,13 +12,12 @@ writes); zstd runs single-threaded with no content size in the frame header.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from dataclasses import dataclass
 from typing import IO, BinaryIO, Literal, cast
 
-from lamina.digest import Digest
+from lamina.digest import Digest, new_hash
 from lamina.errors import InvalidArgument
 
 Compression = Literal["gzip", "zstd", "none"]
@@ -108,7 +107,7 @@ class _HashingSink:
 
     def __init__(self, target: BinaryIO, *, hashing: bool = True) -> None:
         self.target = target
-        self.hash = hashlib.sha256()
+        self.hash = new_hash()
         self.hashing = hashing
         self.size = 0
 
@@ -141,7 +140,7 @@ class CompressingWriter:
         self.compression: Compression = compression
         self.level = DEFAULT_LEVEL[compression] if level is None else level
         self._sink = _HashingSink(target, hashing=hash_output)
-        self._plain = hashlib.sha256()
+        self._plain = new_hash()
         self._plain_size = 0
         self._pending = bytearray()
         self._result: LayerDigests | None = None

@@ -7,10 +7,9 @@ a ChainID names a whole stack of layers, bottom first.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
-from lamina.digest import Digest
+from lamina.digest import Digest, new_hash
 from lamina.errors import InvalidArgument
 
 #: DiffID of the empty layer: a tar made of 1024 zero bytes (two end-of-archive blocks).
@@ -28,7 +27,7 @@ def chain_id(diff_ids: Sequence[Digest]) -> Digest:
     current = diff_ids[0]
     for diff_id in diff_ids[1:]:
         text = f"{current} {diff_id}".encode()
-        current = Digest("sha256", hashlib.sha256(text).hexdigest())
+        current = Digest("sha256", new_hash("sha256", text).hexdigest())
     return current
 
 
@@ -39,5 +38,5 @@ def chain_ids(diff_ids: Sequence[Digest]) -> list[Digest]:
         if not out:
             out.append(diff_id)
         else:
-            out.append(Digest("sha256", hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest()))
+            out.append(Digest("sha256", new_hash("sha256", f"{out[-1]} {diff_id}".encode()).hexdigest()))
     return out

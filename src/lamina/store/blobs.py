@@ -21,11 +21,9 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -36,7 +34,7 @@ from typing import Protocol, runtime_checkable
 from lamina._internal.fsops import atomic_write, fsync_dir, translate_enospc
 from lamina._internal.locking import FileLock
 from lamina._internal.staging import StagingDir, recover_stale
-from lamina.digest import CHUNK, Digest, VerifyingReader
+from lamina.digest import CHUNK, Digest, VerifyingReader, new_hash
 from lamina.errors import BlobNotFound, DigestMismatch, InternalError, InvalidDigest, SizeMismatch
 
 log = logging.getLogger(__name__)
@@ -97,7 +95,7 @@ class BlobWriter:
         self._store = store
         self.expected = expected
         self.expected_size = size
-        self._hash = expected.new_hash() if expected else hashlib.new(DEFAULT_ALGORITHM)
+        self._hash = expected.new_hash() if expected else new_hash(DEFAULT_ALGORITHM)
         self.size = 0
         self._info: BlobInfo | None = None
         self._staging = StagingDir(store.staging_root)
@@ -348,7 +346,7 @@ class BlobStore:
 
 def _create_exclusive(target: Path, data: bytes) -> None:
     """Atomically create *target* unless another process got there first (then keep theirs)."""
-    tmp = target.with_name(f".tmp-{target.name}-{secrets.token_hex(6)}")
+    tmp = target.with_name(f".tmp-{target.name}-{os.urandom(6).hex()}")
     atomic_write(tmp, data)
     try:
         os.link(tmp, target)  # fails if target exists: first writer wins, nothing is clobbered

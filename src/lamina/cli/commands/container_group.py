@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lamina.cli.app import LazyGroup
 from lamina.cli.context import echo, with_engine
-from lamina.cli.main import LazyGroup
 
 if TYPE_CHECKING:
     from lamina.engine.engine import Engine

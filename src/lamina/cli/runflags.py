@@ -1,0 +1,274 @@
+"""docker-run flags as data, a click-free parser for them, and the ``run``/``create`` bodies.
+
+``create`` and ``run`` build their click options from ``RUN_FLAGS`` (one definition). The same
+table drives ``parse_run``, which ``lamina.cli.main`` tries first for ``lamina run …``: click
+costs ~20 ms to import, a fifth of a whole ``run --rm IMAGE true``. The parser accepts what
+docker's does for these flags (``--opt=v``, ``--opt v``, ``-ev``, grouped ``-it``, options
+stop at IMAGE or ``--``) and returns None for anything else (``--help``, an unknown flag, a
+bad number), so click parses it and reports the error in its own words.
+
+Must not import click or rich, and must not hold business logic: it turns flags into a
+``ContainerSpec`` and hands it to ``engine.containers``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lamina.engine.containers import ContainerSpec
+    from lamina.engine.engine import Engine
+
+FLAG, VALUE, MULTI = "flag", "value", "multi"
+ATTACH_STREAMS = ("stdin", "stdout", "stderr")
+
+
+class Flag:
+    """One option: its spellings, where its value goes, its kind, its value type and help.
+
+    A plain class, not a NamedTuple: building a NamedTuple class costs ~0.5 ms of start-up.
+    """
+
+    __slots__ = ("default", "dest", "help", "kind", "names", "type")
+
+    def __init__(self, names: tuple[str, ...], dest: str, kind: str = VALUE, type: type = str,
+                 help: str = "", default: Any = None) -> None:
+        self.names, self.dest, self.kind, self.type, self.help, self.default = names, dest, kind, type, help, default
+
+
+RUN_FLAGS: tuple[Flag, ...] = (
+    Flag(("-e", "--env"), "env", MULTI, help="Set environment variables"),
+    Flag(("--env-file",), "env_file", MULTI, help="Read in a file of environment variables"),
+    Flag(("-w", "--workdir"), "workdir", help="Working directory inside the container"),
+    Flag(("-u", "--user"), "user", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+    Flag(("--entrypoint",), "entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
+    Flag(("-h", "--hostname"), "hostname", help="Container host name"),
+    Flag(("--name",), "name", help="Assign a name to the container"),
+    Flag(("-i", "--interactive"), "interactive", FLAG, help="Keep STDIN open even if not attached"),
+    Flag(("-t", "--tty"), "tty", FLAG, help="Allocate a pseudo-TTY"),
+    Flag(("--read-only",), "read_only", FLAG, help="Mount the container's root filesystem as read only"),
+    Flag(("--network", "--net"), "network", help="Connect a container to a network (none, host)",
+         default="default"),
+    Flag(("-m", "--memory"), "memory", help="Memory limit"),
+    Flag(("--cpus",), "cpus", type=float, help="Number of CPUs"),
+    Flag(("--pids-limit",), "pids_limit", type=int, help="Tune container pids limit (set -1 for unlimited)"),
+    Flag(("-v", "--volume"), "volumes", MULTI, help="Bind mount a volume"),
+    Flag(("--mount",), "mounts", MULTI, help="Attach a filesystem mount to the container"),
+    Flag(("--tmpfs",), "tmpfs", MULTI, help="Mount a tmpfs directory"),
+    Flag(("--privileged",), "privileged", FLAG, help="Give extended privileges to this container"),
+    Flag(("--cap-add",), "cap_add", MULTI, help="Add Linux capabilities"),
+    Flag(("--cap-drop",), "cap_drop", MULTI, help="Drop Linux capabilities"),
+    Flag(("--ulimit",), "ulimit", MULTI, help="Ulimit options (name=soft[:hard])"),
+    Flag(("--shm-size",), "shm_size", help="Size of /dev/shm"),
+    Flag(("--stop-signal",), "stop_signal", help="Signal to stop the container"),
+    Flag(("--stop-timeout",), "stop_timeout", type=int, help="Timeout (in seconds) to stop a container"),
+    Flag(("--cgroup-parent",), "cgroup_parent", help="Optional parent cgroup for the container"),
+    Flag(("--oom-score-adj",), "oom_score_adj", type=int, help="Tune host's OOM preferences (-1000 to 1000)"),
+    Flag(("--security-opt",), "security_opt", MULTI, help="Security options (no-new-privileges)"),
+)
+
+RUN_ONLY_FLAGS: tuple[Flag, ...] = (
+    Flag(("-d", "--detach"), "detach", FLAG, help="Run container in background and print container ID"),
+    Flag(("--rm",), "auto_remove", FLAG, help="Automatically remove the container when it exits"),
+    Flag(("-a", "--attach"), "attach_streams", MULTI, help="Attach to STDIN, STDOUT or STDERR"),
+)
+
+
+class RunArgs:
+    """A parsed ``run``: its options (as click would pass them), IMAGE and COMMAND."""
+
+    __slots__ = ("command", "image", "opts")
+
+    def __init__(self, opts: dict[str, Any], image: str, command: tuple[str, ...]) -> None:
+        self.opts, self.image, self.command = opts, image, command
+
+
+def defaults(flags: Sequence[Flag]) -> dict[str, Any]:
+    """Each flag's value when it is not given (click's: False, (), None or the default)."""
+    return {f.dest: False if f.kind == FLAG else () if f.kind == MULTI else f.default for f in flags}
+
+
+def parse_run(args: Sequence[str]) -> RunArgs | None:
+    """``[OPTIONS] IMAGE [COMMAND…]`` of ``run``; None when click should parse it instead."""
+    flags = RUN_FLAGS + RUN_ONLY_FLAGS
+    by_name = {n: f for f in flags for n in f.names}
+    opts = defaults(flags)
+    rest = list(args)
+    while rest and rest[0].startswith("-") and rest[0] != "-":
+        token = rest.pop(0)
+        if token == "--":
+            break
+        taken = _take_long(token, rest, by_name, opts) if token.startswith("--") else \
+            _take_short(token, rest, by_name, opts)
+        if not taken:
+            return None
+    if not rest:
+        return None
+    return RunArgs(opts, rest[0], tuple(rest[1:]))
+
+
+def _take_long(token: str, rest: list[str], by_name: dict[str, Flag], opts: dict[str, Any]) -> bool:
+    name, eq, value = token.partition("=")
+    flag = by_name.get(name)
+    if flag is None or (flag.kind == FLAG and eq):
+        return False
+    if flag.kind == FLAG:
+        opts[flag.dest] = True
+        return True
+    if not eq:
+        if not rest:
+            return False
+        value = rest.pop(0)
+    return _store(flag, value, opts)
+
+
+def _take_short(token: str, rest: list[str], by_name: dict[str, Flag], opts: dict[str, Any]) -> bool:
+    for i, char in enumerate(token[1:], start=1):
+        flag = by_name.get(f"-{char}")
+        if flag is None:
+            return False
+        if flag.kind == FLAG:
+            opts[flag.dest] = True
+            continue
+        value = token[i + 1:]
+        if not value:
+            if not rest:
+                return False
+            value = rest.pop(0)
+        return _store(flag, value, opts)
+    return True
+
+
+def _store(flag: Flag, text: str, opts: dict[str, Any]) -> bool:
+    if flag.dest == "attach_streams":   # click.Choice(case_sensitive=False) keeps the canonical spelling
+        text = text.lower()
+        if text not in ATTACH_STREAMS:
+            return False
+    try:
+        value = flag.type(text)
+    except ValueError:
+        return False
+    opts[flag.dest] = (*opts[flag.dest], value) if flag.kind == MULTI else value
+    return True
+
+
+# ---------------------------------------------------------------- flags -> ContainerSpec
+def _host_env(items: list[str]) -> list[str]:
+    """"KEY" alone takes the host's value (dropped when unset), as docker does."""
+    out = []
+    for item in items:
+        if "=" in item:
+            out.append(item)
+        elif item in os.environ:
+            out.append(f"{item}={os.environ[item]}")
+    return out
+
+
+def _env_files(paths: tuple[str, ...]) -> list[str]:
+    from lamina.errors import InvalidOption
+    out: list[str] = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise InvalidOption(f"open {path}: {exc.strerror}") from None
+        out += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return _host_env(out)
+
+
+def _ulimits(items: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    from lamina.errors import InvalidOption
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        soft, _, hard = value.partition(":")
+        try:
+            out[name] = (int(soft), int(hard or soft))
+        except ValueError:
+            raise InvalidOption(f"invalid ulimit argument: {item}") from None
+    return out
+
+
+def _volume_requests(volumes: tuple[str, ...], mounts: tuple[str, ...], tmpfs: tuple[str, ...]) -> list[Any]:
+    if not (volumes or mounts or tmpfs):
+        return []  # the volumes module stays off the plain ``run`` path
+    from lamina.container.volumes import VolumeRequest, parse_mount, parse_volume
+    requests = [parse_volume(v) for v in volumes] + [parse_mount(m) for m in mounts]
+    for item in tmpfs:
+        dest, _, opts = item.partition(":")
+        requests.append(VolumeRequest(kind="tmpfs", destination=dest, options=tuple(o for o in opts.split(",") if o)))
+    return requests
+
+
+def _size(text: str) -> int:
+    from lamina.cli.humanize import parse_size  # only when a size flag was given
+    return parse_size(text)
+
+
+def _network(name: str) -> str:
+    from lamina.errors import InvalidOption
+    network = {"default": "private", "bridge": "private", "none": "none", "host": "host"}.get(name)
+    if network is None:
+        raise InvalidOption(f"network {name} not found (lamina supports none and host)")
+    return network
+
+
+def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
+               auto_remove: bool = False) -> ContainerSpec:
+    """The ``ContainerSpec`` for docker-run flags (``opts`` as click or ``parse_run`` passed them)."""
+    from lamina.container.ocispec import RunOptions
+    from lamina.engine.containers import ContainerSpec
+    entrypoint = None if opts["entrypoint"] is None else ([opts["entrypoint"]] if opts["entrypoint"] else [])
+    options = RunOptions(
+        args=tuple(command), entrypoint=entrypoint,
+        env=tuple(_env_files(opts["env_file"]) + _host_env(list(opts["env"]))),
+        workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], tty=opts["tty"],
+        read_only=opts["read_only"], network=_network(opts["network"]),  # type: ignore[arg-type]
+        memory=_size(opts["memory"]) if opts["memory"] else None, cpus=opts["cpus"],
+        pids_limit=opts["pids_limit"], privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
+        cap_drop=tuple(opts["cap_drop"]), ulimits=_ulimits(opts["ulimit"]),
+        cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
+        no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith("false")
+                              for s in opts["security_opt"]),
+        shm_size=_size(opts["shm_size"]) if opts["shm_size"] else 64 * 1024 * 1024)
+    return ContainerSpec(image=image, options=options,
+                         volumes=_volume_requests(opts["volumes"], opts["mounts"], opts["tmpfs"]),
+                         name=opts["name"], auto_remove=auto_remove, interactive=opts["interactive"],
+                         stop_signal=opts["stop_signal"], stop_timeout=opts["stop_timeout"])
+
+
+def run(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str, Any]) -> int:
+    """``lamina run``: the exit status to end with (the container's, or 0 for ``-d``)."""
+    from lamina.container.monitor import Attach
+    from lamina.errors import InvalidOption
+    detach, streams = opts["detach"], opts["attach_streams"]
+    if detach and opts["tty"]:
+        raise InvalidOption("run: a detached container with a tty (-dt) is not supported yet; drop -t")
+    if detach and streams:
+        raise InvalidOption("conflicting options: cannot specify both --attach and --detach")
+    if opts["tty"] and opts["interactive"] and not os.isatty(0):
+        raise InvalidOption("the input device is not a TTY")
+    spec = build_spec(image, command, opts, auto_remove=opts["auto_remove"])
+    if detach:
+        container, _ = engine.containers.run(spec, attach=None)
+        _echo(container.id)
+        return 0
+    wanted = {s.lower() for s in streams} or {"stdout", "stderr"} | ({"stdin"} if opts["interactive"] else set())
+    attach = Attach(stdin=0 if "stdin" in wanted else None, stdout=1 if "stdout" in wanted else None,
+                    stderr=2 if "stderr" in wanted else None)
+    _, code = engine.containers.run(spec, attach=attach)
+    return code
+
+
+def create(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str, Any]) -> str:
+    """``lamina create``: the new container's id."""
+    return engine.containers.create(build_spec(image, command, opts)).id
+
+
+def _echo(text: str) -> None:
+    import sys
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

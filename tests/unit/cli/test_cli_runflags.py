@@ -1,0 +1,90 @@
+"""The click-free ``run`` parser must read argv exactly as the click command does, or decline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import pytest
+
+from lamina.cli import runflags
+from lamina.cli.commands.run import command as click_run
+from lamina.cli.main import fast_command
+
+SAME_AS_CLICK = [
+    ["busybox"],
+    ["--rm", "busybox", "true"],
+    ["--rm", "-it", "busybox", "sh"],
+    ["-dit", "--name", "web", "busybox"],
+    ["-e", "A=1", "--env=B=2", "-eC=3", "busybox", "env"],
+    ["-w/tmp", "-u", "1000:1000", "--network", "none", "busybox", "pwd"],
+    ["--net=host", "--cpus", "1.5", "--pids-limit=20", "-m", "64m", "busybox"],
+    ["-v", "/a:/b", "-v/c:/d:ro", "--mount", "type=tmpfs,dst=/t", "--tmpfs", "/x", "busybox"],
+    ["--entrypoint", "", "busybox", "echo", "-n", "x"],
+    ["--rm", "busybox", "sh", "-c", "echo --rm -d"],          # options stop at IMAGE
+    ["--rm", "--", "busybox", "ls"],
+    ["-a", "STDOUT", "-a", "stderr", "busybox"],
+    ["--read-only", "--privileged", "--cap-add", "NET_ADMIN", "--cap-drop=ALL", "busybox"],
+    ["--ulimit", "nofile=10:20", "--stop-signal", "SIGINT", "--stop-timeout", "3", "busybox"],
+    ["--security-opt", "no-new-privileges", "--oom-score-adj", "-100", "--shm-size", "1m", "busybox"],
+    ["--env-file", "/dev/null", "-h", "box", "busybox"],
+]
+
+DECLINED = [
+    ["--help"],
+    ["--bogus", "busybox"],
+    ["--cpus", "lots", "busybox"],
+    ["--pids-limit"],
+    ["-a", "stdwhat", "busybox"],
+    ["--rm=yes", "busybox"],
+    ["-x", "busybox"],
+    ["--rm"],
+    [],
+]
+
+
+def _click_parse(args: list[str]) -> tuple[dict[str, Any], str, tuple[str, ...]]:
+    ctx = click_run.make_context("run", list(args))
+    params = dict(ctx.params)
+    return params, params.pop("image"), tuple(params.pop("command"))
+
+
+@pytest.mark.parametrize("args", SAME_AS_CLICK, ids=" ".join)
+def test_parse_run_matches_click(args: list[str]) -> None:
+    parsed = runflags.parse_run(args)
+    assert parsed is not None
+    opts, image, command = _click_parse(args)
+    assert (parsed.opts, parsed.image, parsed.command) == (opts, image, command)
+
+
+@pytest.mark.parametrize("args", DECLINED, ids=lambda a: " ".join(a) or "(empty)")
+def test_parse_run_declines_what_click_must_report(args: list[str]) -> None:
+    assert runflags.parse_run(args) is None
+
+
+def test_declined_arguments_are_click_errors_or_help() -> None:
+    with pytest.raises((click.UsageError, click.exceptions.Exit)):
+        click_run.make_context("run", ["--bogus", "busybox"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--rm", "busybox"],
+    ["--root", "/tmp/r", "run", "busybox"],
+    ["--root=/tmp/r", "--storage-driver", "copy", "-D", "run", "busybox"],
+    ["-l", "debug", "run", "busybox"],
+])
+def test_fast_command_takes_plain_runs(argv: list[str]) -> None:
+    assert fast_command(argv) is not None
+
+
+@pytest.mark.parametrize("argv", [
+    ["images"],
+    ["--version"],
+    ["-l", "loud", "run", "busybox"],
+    ["--root"],
+    ["run", "--help"],
+    ["container", "run", "busybox"],
+    [],
+])
+def test_fast_command_leaves_the_rest_to_click(argv: list[str]) -> None:
+    assert fast_command(argv) is None
