@@ -15,13 +15,14 @@ to the boot, so a marker file holding the boot id records that it was done.
 from __future__ import annotations
 
 import enum
-import logging
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from lamina._internal.logs import get_logger
+
+log = get_logger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MARKER = Path("/run/lamina/cgroups-prepared")

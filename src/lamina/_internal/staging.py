@@ -18,7 +18,6 @@ c/storage ``tempdir``). On exit the owner removes the tree *while still holding 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from pathlib import Path
@@ -26,8 +25,9 @@ from types import TracebackType
 
 from lamina._internal.fsops import rmtree
 from lamina._internal.locking import FileLock, try_lock
+from lamina._internal.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 LOCK_NAME = "lock"
 NEW_PREFIX = ".new-"

@@ -115,9 +115,10 @@ def _global_flags(args: Sequence[str]) -> tuple[dict[str, str], list[str]] | Non
 
 def configure_logging(level_name: str, debug: bool) -> None:
     """``-l LEVEL`` / ``-D``: lamina's log lines go to stderr as ``LEVEL[logger] message``."""
-    import logging
-    level = logging.DEBUG if debug else getattr(logging, level_name.upper().replace("FATAL", "CRITICAL"))
-    logging.basicConfig(level=level, format="%(levelname)s[%(name)s] %(message)s", stream=sys.stderr)
+    from lamina._internal import logs
+    levels = {"debug": logs.DEBUG, "info": logs.INFO, "warning": logs.WARNING, "error": logs.ERROR, "fatal": 50}
+    level = logs.DEBUG if debug else levels[level_name.lower()]
+    logs.configure(level, format="%(levelname)s[%(name)s] %(message)s", stream=sys.stderr)
 
 
 def _print_traceback() -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-import logging
 import os
 import signal as signals
 import stat
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamina._internal.fsops import atomic_write, rmtree
 from lamina._internal.locking import try_lock
+from lamina._internal.logs import get_logger
 from lamina.container.model import (
     Container,
     ContainerState,
@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     from lamina.driver.base import Driver
     from lamina.runtime.base import Runtime
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INIT_DIRS = ("dev", "dev/pts", "dev/shm", "etc", "proc", "sys")
 INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")

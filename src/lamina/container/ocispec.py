@@ -23,7 +23,6 @@ limit is only set when swap accounting exists.
 
 from __future__ import annotations
 
-import logging
 import os
 import resource
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lamina._internal import cgroups
+from lamina._internal.logs import get_logger
 from lamina.container.model import Value, value_type
 from lamina.errors import InvalidOption
 from lamina.spec.runtime import (
@@ -51,7 +51,7 @@ from lamina.spec.runtime import (
     User,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CPU_PERIOD = 100_000

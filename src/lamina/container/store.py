@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 from collections.abc import Iterator
@@ -32,10 +31,11 @@ from pathlib import Path
 
 from lamina._internal.fsops import atomic_write, move_to_trash, rmtree
 from lamina._internal.locking import FileLock, try_lock
+from lamina._internal.logs import get_logger
 from lamina.container.model import Container, ContainerState
 from lamina.errors import ContainerNotFound, InvalidArgument, InvalidOption, NameInUse, StoreCorrupted
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _ID = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")

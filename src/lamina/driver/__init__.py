@@ -6,13 +6,13 @@ engine calls; it tries, rather than guesses, whether a driver works here.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
+from lamina._internal.logs import get_logger
 from lamina.driver.base import Driver
 from lamina.errors import DriverNotSupported
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DRIVERS = ("overlay", "btrfs", "copy")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import abc
 import collections
-import logging
 import os
 import re
 import stat
@@ -33,12 +32,13 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from lamina._internal.fsops import move_to_trash, rmtree
 from lamina._internal.locking import FileLock
+from lamina._internal.logs import get_logger
 from lamina.errors import Conflict, InvalidArgument, LayerNotFound
 
 if TYPE_CHECKING:   # the layer walkers and tar writer load when a diff is asked for, not on ``run``
     from lamina.layer.changes import Change
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _LAYER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 

@@ -18,12 +18,12 @@ whiteouts (deleting what ``.wh.`` entries name); ``changes`` walks parent and la
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 from pathlib import Path
 from typing import BinaryIO
 
+from lamina._internal.logs import get_logger
 from lamina._internal.mount import fstype_of
 from lamina._internal.proc import die_with_parent
 from lamina.driver.base import NaiveDiff
@@ -31,7 +31,7 @@ from lamina.errors import InternalError, NoSpace
 from lamina.layer.apply import apply_layer
 from lamina.layer.whiteout import OCIWhiteouts
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def copy_tree(source: Path, dest: Path) -> None:

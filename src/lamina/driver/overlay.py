@@ -66,7 +66,6 @@ level used up).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +75,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from lamina._internal import mount as mnt
 from lamina._internal.fsops import rmtree
 from lamina._internal.locking import FileLock
+from lamina._internal.logs import get_logger
 from lamina.driver.base import RefcountedDriver, changes_size
 from lamina.driver.probe import OverlaySupport, probe_overlay
 from lamina.errors import InvalidArgument
@@ -83,7 +83,7 @@ from lamina.errors import InvalidArgument
 if TYPE_CHECKING:   # layer walkers, tar code and the copy driver load when used, not on ``run``
     from lamina.layer.changes import Change
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_LOWERS = 500          # OVL_MAX_STACK in fs/overlayfs
 LEGACY_MAX_LOWERS = 99    # (4096 - 512 reserved - 2 x 134 upper/work - 30) // 33 bytes per "n/<SHORT>.kkk:"

@@ -10,10 +10,10 @@ with reality (crashed creations, dead containers nobody watched).
 from __future__ import annotations
 
 import builtins
-import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from lamina._internal.logs import get_logger
 from lamina.container.manager import ContainerManager, CreateRequest
 from lamina.container.model import Container, ContainerState, State, Value, value_type
 from lamina.container.monitor import Attach
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from lamina.layer.changes import Change
     from lamina.runtime.base import Runtime
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @value_type

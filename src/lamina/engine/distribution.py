@@ -15,13 +15,13 @@ parent) and anything the stream did not fill go through ``ImageStore``'s sequent
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.reference import Reference
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from lamina.registry.transfer import BlobFeed, ProgressEvent
     from lamina.spec.descriptor import Descriptor
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 Progress = Callable[["ProgressEvent"], None]
 
 

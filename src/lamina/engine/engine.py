@@ -20,11 +20,11 @@ Services are opened lazily so a verb pays only for what it uses (``images`` neve
 from __future__ import annotations
 
 import functools
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina._internal.fsops import atomic_write
+from lamina._internal.logs import get_logger
 from lamina.engine.config import EngineConfig
 from lamina.errors import DriverNotSupported, UnsupportedLayoutVersion
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from lamina.image.store import Image, ImageStore
     from lamina.store.blobs import BlobStore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 LAYOUT_VERSION = "1"
 

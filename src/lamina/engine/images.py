@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import logging
 import os
 import shutil
 import threading
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from lamina._internal.logs import get_logger
 from lamina.reference import Reference
 from lamina.spec import mediatypes as mt
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from lamina.layer.compression import CompressingWriter, Compression
     from lamina.store.blobs import BlobInfo
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

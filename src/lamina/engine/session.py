@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from lamina._internal.logs import get_logger
+
+log = get_logger(__name__)
 
 GATE = ".gate"
 

@@ -38,13 +38,14 @@ flock, one listdir and one file create. When other sessions are alive, ``repair`
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+from lamina._internal.logs import get_logger
 
 if TYPE_CHECKING:
     from lamina.container.model import ContainerState
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
 from lamina.engine.session import Session, _locked_by_other  # noqa: F401 - re-exported
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 GRACE_SECONDS = 600.0
 _DRIVER_DIRS = frozenset({"l", "empty", "n", "flat"})

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import posixpath
 import re
 import tarfile
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.errors import DigestMismatch, InvalidArchive, LaminaError, UnsupportedMediaType
 from lamina.reference import Reference
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from lamina.image.layers import Layer
     from lamina.image.store import Image, ImageStore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]+)$")
 _JSON_LIMIT = 32 << 20

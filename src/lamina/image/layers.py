@@ -12,13 +12,13 @@ share its rows and directories: ``image_layers`` holds the references.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+from lamina._internal.logs import get_logger
 from lamina.digest import CHUNK, Digest, new_hash
 from lamina.errors import DigestMismatch, LayerNotFound
 from lamina.layer.compression import open_decompressed
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from lamina.image.metadata import MetadataDB
     from lamina.store.blobs import BlobStore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

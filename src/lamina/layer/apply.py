@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import shutil
 import stat
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lamina._internal.fsops import translate_enospc
+from lamina._internal.logs import get_logger
 from lamina.errors import InvalidLayer
 from lamina.layer.pathsafety import (
     ResolvedDir,
@@ -50,7 +50,7 @@ from lamina.layer.pathsafety import (
 )
 from lamina.layer.whiteout import WHITEOUT_META_PREFIX, WhiteoutFormat, classify
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 CHUNK = 1 << 20
 XATTR_PAX_PREFIX = "SCHILY.xattr."

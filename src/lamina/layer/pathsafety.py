@@ -25,15 +25,15 @@ Rules (decided from conformance README §4; where upstreams disagree the safer o
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from lamina._internal.logs import get_logger
 from lamina.errors import InvalidLayer
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_SYMLINK_HOPS = 40
 IMPLIED_DIR_MODE = 0o755

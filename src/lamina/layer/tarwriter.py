@@ -24,7 +24,6 @@ to it (containerd's HardlinkParentInclusion), so the layer keeps the link.
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import tarfile
@@ -32,11 +31,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from lamina._internal.logs import get_logger
 from lamina.layer.changes import Change, ChangeKind
 from lamina.layer.pathsafety import sort_key
 from lamina.layer.whiteout import OPAQUE, WHITEOUT_PREFIX, is_opaque_dir
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 CHUNK = 1 << 20
 BLOCK = 512

@@ -21,17 +21,17 @@ Formats (umoci's sealed ``OnDiskFormat`` idea, as a strategy):
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
+from lamina._internal.logs import get_logger
 from lamina.errors import InternalError, InvalidLayer, RootRequired
 from lamina.layer.pathsafety import ResolvedDir, RootWalker, lstat_at
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."

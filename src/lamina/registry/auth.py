@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import threading
 import time
@@ -23,13 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina._internal.fsops import atomic_write
+from lamina._internal.logs import get_logger
 from lamina.errors import InvalidArgument, RegistryAuthRequired, RegistryDenied, RegistryUnavailable
 from lamina.registry.errors import error_for, map_registry_errors
 
 if TYPE_CHECKING:
     import httpx
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io", DOCKER_HUB_KEY)

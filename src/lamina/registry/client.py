@@ -16,7 +16,6 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import json
-import logging
 import random
 import re
 import threading
@@ -26,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Self
 
+from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.errors import DigestMismatch, InvalidManifest, RegistryAuthRequired, RegistryUnavailable
 from lamina.registry.auth import Authenticator, CredentialStore
@@ -35,7 +35,7 @@ from lamina.spec.mediatypes import MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST
 if TYPE_CHECKING:
     import httpx
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_ACCEPT = MANIFEST_ACCEPT
 MAX_MANIFEST = 4 << 20

@@ -14,10 +14,10 @@ unverified until ``pull`` returns: a failing digest fails the pull.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.errors import InvalidManifest, UnsupportedMediaType, UnsupportedPlatform
 from lamina.reference import Reference
@@ -37,7 +37,7 @@ from lamina.spec.descriptor import Descriptor, Platform
 from lamina.spec.manifest import Manifest
 from lamina.store.blobs import BlobStoreProtocol
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_TAG = "latest"
 

@@ -8,10 +8,10 @@ is pushed child manifests first, each with its blobs.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.errors import UnsupportedMediaType
 from lamina.reference import Reference
@@ -29,7 +29,7 @@ from lamina.spec.codec import decode_index, decode_manifest
 from lamina.spec.descriptor import Descriptor
 from lamina.store.blobs import BlobStoreProtocol
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_TAG = "latest"
 

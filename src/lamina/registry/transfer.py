@@ -11,7 +11,6 @@ closing PUT). Must not parse manifests (pull.py / push.py do).
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import threading
@@ -20,13 +19,14 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import BinaryIO, Literal, Protocol, TypeVar
 
+from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.errors import BlobNotFound, RegistryUnavailable, SizeMismatch
 from lamina.registry.client import RegistryClient
 from lamina.spec.descriptor import Descriptor
 from lamina.store.blobs import BlobInfo, BlobStoreProtocol, BlobWriter
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

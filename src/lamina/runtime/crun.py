@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina._internal import cgroups, proc
+from lamina._internal.logs import get_logger
 from lamina.errors import (
     CommandNotExecutable,
     CommandNotFound,
@@ -47,7 +47,7 @@ from lamina.errors import (
 )
 from lamina.runtime.base import RuntimeState, RuntimeStatus, Stdio
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 CALL_TIMEOUT = 120.0  # seconds for verbs that do not wait for the container
 _BACKTICK = re.compile(r"`([^`]*)`")

@@ -22,7 +22,6 @@ Invariants:
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -33,11 +32,12 @@ from typing import Protocol, runtime_checkable
 
 from lamina._internal.fsops import atomic_write, fsync_dir, translate_enospc
 from lamina._internal.locking import FileLock
+from lamina._internal.logs import get_logger
 from lamina._internal.staging import StagingDir, recover_stale
 from lamina.digest import CHUNK, Digest, VerifyingReader, new_hash
 from lamina.errors import BlobNotFound, DigestMismatch, InternalError, InvalidDigest, SizeMismatch
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 LAYOUT_VERSION = "1.0.0"
 OCI_LAYOUT_FILE = "oci-layout"

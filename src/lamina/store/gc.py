@@ -12,16 +12,16 @@ hold their own store lock across both steps.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.errors import BlobNotFound
 from lamina.store.blobs import BlobStoreProtocol
 from lamina.store.walk import descriptor_digest, sniff_descriptor, walk
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,6 @@ The image store keeps its tags in sqlite; this is for OCI layout export/import.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from pathlib import Path
@@ -21,10 +20,11 @@ from typing import Any
 
 from lamina._internal.fsops import atomic_write
 from lamina._internal.locking import FileLock
+from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.errors import InvalidArgument, InvalidManifest, InvalidReference, ManifestUnknown
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"

@@ -14,10 +14,10 @@ Rules (umoci ``casext/walk.go``):
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.errors import InvalidManifest
 from lamina.spec.mediatypes import (
@@ -29,7 +29,7 @@ from lamina.spec.mediatypes import (
 )
 from lamina.store.blobs import BlobStoreProtocol
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_MANIFEST_SIZE = 4 << 20  # the distribution spec's manifest limit
 
