@@ -265,6 +265,21 @@ def test_detached_echo_logs_and_rm_flag(cli):
     assert "gone" not in cli.ok("ps", "-a", "--format", "{{.Names}}")
 
 
+def test_detached_tty_shell_stays_up_and_logs_the_terminal(cli):
+    """docker's ``run -dit IMAGE sh`` idiom: the shell waits on its tty; output is logged with CRLF."""
+    cli.ok("run", "-dit", "--name", "shell", "busybox", "sh")
+    time.sleep(0.5)
+    assert _inspect(cli, "shell")["State"]["Status"] == "running"
+    assert _inspect(cli, "shell")["Config"]["Tty"] is True
+    assert cli("exec", "shell", "tty").out == "not a tty\n"   # exec without -t gets no terminal
+    assert cli.ok("exec", "shell", "sh", "-c", "ls -l /proc/1/fd/0").rstrip().endswith("/dev/pts/0")
+    cli.ok("run", "-dt", "--name", "lines", "busybox", "sh", "-c", "echo one; echo two")
+    assert cli.ok("wait", "lines").strip() == "0"
+    assert cli.ok("logs", "lines") == "one\r\ntwo\r\n"
+    assert cli.ok("stop", "-t", "1", "shell").strip() == "shell"
+    assert _inspect(cli, "shell")["State"]["Status"] == "exited"
+
+
 def test_start_restart_kill(cli):
     cli.ok("create", "--name", "life", "busybox", "sh", "-c",
            "trap 'exit 143' TERM; while true; do sleep 0.2; done")

@@ -245,11 +245,9 @@ def run(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str, An
     from lamina.container.monitor import Attach
     from lamina.errors import InvalidOption
     detach, streams = opts["detach"], opts["attach_streams"]
-    if detach and opts["tty"]:
-        raise InvalidOption("run: a detached container with a tty (-dt) is not supported yet; drop -t")
     if detach and streams:
         raise InvalidOption("conflicting options: cannot specify both --attach and --detach")
-    if opts["tty"] and opts["interactive"] and not os.isatty(0):
+    if opts["tty"] and opts["interactive"] and not detach and not os.isatty(0):
         raise InvalidOption("the input device is not a TTY")
     spec = build_spec(image, command, opts, auto_remove=opts["auto_remove"])
     if detach:

@@ -11,6 +11,7 @@ A chunk without a trailing newline is flushed as its own record when the pipe cl
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -59,12 +60,22 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+def _read(fd: int) -> bytes:
+    """A chunk, or b"" at end of file; a pty master reports its slave's last close as EIO."""
+    try:
+        return os.read(fd, CHUNK)
+    except OSError as exc:
+        if exc.errno == errno.EIO:
+            return b""
+        raise
+
+
 def pump(read_fd: int, stream: str, writer: LogWriter | None, echo_fd: int | None) -> threading.Thread:
     """Copy *read_fd* until EOF into the log (line records) and raw to *echo_fd*; closes *read_fd*."""
     def loop() -> None:
         pending = b""
         try:
-            while chunk := os.read(read_fd, CHUNK):
+            while chunk := _read(read_fd):
                 if echo_fd is not None:
                     _write_all(echo_fd, chunk)
                 if writer is None:

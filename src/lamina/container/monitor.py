@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from lamina.container.model import Container
 
 Notify = Callable[[dict[str, Any]], None]
+CONSOLE_TIMEOUT = 30.0   # seconds to wait for the runtime's pty master after a successful create
 
 
 @value_type
@@ -175,6 +176,8 @@ class Supervisor:
         bundle = self.manager.store.bundle(self.cid)
         pid_file = bundle / "init.pid"
         pid_file.unlink(missing_ok=True)
+        if self.container.tty and attach is None:
+            return self._create_with_console(bundle, pid_file)
         devnull = os.open(os.devnull, os.O_RDWR)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -193,6 +196,47 @@ class Supervisor:
                 os.close(fd)
         self._pumps = self._start_pumps(out_r, err_r, attach)
         return pid
+
+    def _create_with_console(self, bundle: Path, pid_file: Path) -> int:
+        """Detached with a tty (``run -dt``): crun hands us the pty master, whose output goes to the log.
+
+        The master stays open for the container's life, so a shell on the tty waits for input
+        (docker's ``run -dit IMAGE sh`` idiom) instead of seeing end-of-file.
+        """
+        try:
+            master = self._console_master(bundle, pid_file)
+            pid = int(pid_file.read_text().strip())
+        except (LaminaError, OSError, ValueError) as exc:
+            error = exc if isinstance(exc, LaminaError) else RuntimeFailed(f"start container: {exc}")
+            self._record_failure(error)
+            raise error from exc
+        from lamina.container.logs import LogWriter, pump
+        self._writer = LogWriter(self.manager.store.log_path(self.cid))
+        self._pumps = [pump(master, "stdout", self._writer, None)]
+        return pid
+
+    def _console_master(self, bundle: Path, pid_file: Path) -> int:
+        """``crun create --console-socket``: receive the pty master crun sends while it creates."""
+        import socket
+        import tempfile
+
+        from lamina._internal.fsops import rmtree
+        folder = tempfile.mkdtemp(prefix="lamina-console-")   # short: a socket path is <108 bytes
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(f"{folder}/sock")
+            listener.listen(1)
+            listener.settimeout(CONSOLE_TIMEOUT)
+            self.manager.runtime.create(self.cid, bundle, pid_file=pid_file, console_socket=Path(f"{folder}/sock"))
+            conn, _ = listener.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 64, 1)
+        finally:
+            listener.close()
+            rmtree(folder)
+        if not fds:
+            raise RuntimeFailed(f"start container {self.cid}: the runtime sent no terminal")
+        return fds[0]
 
     def _start_pumps(self, out_r: int, err_r: int, attach: Attach | None) -> list[Any]:
         from lamina.container.logs import LogWriter, pump  # threads: only when output is captured

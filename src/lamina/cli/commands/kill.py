@@ -1,7 +1,7 @@
 """``lamina kill [-s SIGNAL] CONTAINER...``: send a signal (default SIGKILL) to running containers.
 
 Must not hold business logic. ``each`` is the shared per-container loop of the multi-name
-verbs: print the name on success, "Error response from daemon: …" on failure, exit 1 if any failed.
+verbs: print the name on success, "Error: …" on failure (podman's words: there is no daemon), exit 1 if any failed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def each(names: tuple[str, ...], action: Callable[[str], object], *, quiet: bool
         try:
             action(name)
         except LaminaError as exc:
-            echo(f"Error response from daemon: {exc}", err=True)
+            echo(f"Error: {exc}", err=True)
             failed = True
             continue
         if not quiet:

@@ -92,7 +92,7 @@ def inspect(engine: Engine, names: tuple[str, ...], fmt: str | None) -> None:
     if objects or not fmt:
         echo(render_objects(objects, fmt).rstrip("\n"))
     for name in missing:
-        echo(f"Error response from daemon: get {name}: no such volume", err=True)
+        echo(f"Error: get {name}: no such volume", err=True)
     if missing:
         raise SystemExit(1)
 
