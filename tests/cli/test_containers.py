@@ -280,6 +280,28 @@ def test_detached_tty_shell_stays_up_and_logs_the_terminal(cli):
     assert _inspect(cli, "shell")["State"]["Status"] == "exited"
 
 
+def test_pause_unpause_and_commit_of_a_running_container(cli):
+    cli.ok("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+           "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.05; done")
+    assert cli.ok("pause", "ticker").strip() == "ticker"
+    assert cli.ok("ps", "--format", "{{.Status}}").strip().endswith("(Paused)")
+    assert _inspect(cli, "ticker")["State"]["Paused"] is True
+    frozen = cli.ok("cp", "ticker:/count", "-")
+    time.sleep(0.3)
+    assert cli.ok("cp", "ticker:/count", "-") == frozen          # nothing runs while frozen
+    assert cli("pause", "ticker").code == 1
+    assert cli.ok("unpause", "ticker").strip() == "ticker"
+    image = cli.ok("commit", "ticker", "ticked:1").strip()          # pauses and thaws around the snapshot
+    assert image.startswith("sha256:")
+    assert _inspect(cli, "ticker")["State"]["Status"] == "running"
+    assert cli.ok("run", "--rm", "ticked:1", "sh", "-c", "test -s /count && echo counted") == "counted\n"
+    cli.ok("pause", "ticker")
+    assert cli.ok("stop", "-t", "1", "ticker").strip() == "ticker"   # a paused container still stops
+    assert _inspect(cli, "ticker")["State"]["Status"] == "exited"
+    assert cli("unpause", "ticker").code == 1
+    cli.ok("rmi", "ticked:1")
+
+
 def test_start_restart_kill(cli):
     cli.ok("create", "--name", "life", "busybox", "sh", "-c",
            "trap 'exit 143' TERM; while true; do sleep 0.2; done")

@@ -36,6 +36,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "start": ("start", "Start one or more stopped containers"),
     "stop": ("stop", "Stop one or more running containers"),
     "kill": ("kill", "Kill one or more running containers"),
+    "pause": ("pause", "Pause all processes within one or more containers"),
+    "unpause": ("unpause", "Unpause all processes within one or more containers"),
     "restart": ("restart", "Restart one or more containers"),
     "wait": ("wait", "Block until one or more containers stop, then print their exit codes"),
     "rm": ("rm", "Remove one or more containers"),

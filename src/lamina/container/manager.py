@@ -26,7 +26,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -480,6 +480,7 @@ class ContainerManager:
         if not state.running:
             raise InvalidStateTransition(container.name, state.status.value, "kill")
         self._signal(container, number)
+        self._thaw_for_signal(container, state)
         if number == signals.SIGKILL:
             self.wait_exit(container.id, 5)
         return container
@@ -491,10 +492,51 @@ class ContainerManager:
             return container
         grace = container.stop_timeout if timeout is None else timeout
         self._signal(container, signal_number(container.stop_signal))
+        self._thaw_for_signal(container, state)
         if self.wait_exit(container.id, max(grace, 0)) is None:
             self._signal(container, signals.SIGKILL)
             self.wait_exit(container.id, 30)
         return container
+
+    # ------------------------------------------------------------ pause
+    def pause(self, name_or_id: str) -> Container:
+        """docker pause: freeze every process (cgroup freezer); ``InvalidStateTransition`` unless running."""
+        container, state = self.get(name_or_id)
+        if state.status is not State.RUNNING:
+            raise InvalidStateTransition(container.name, state.status.value, "pause")
+        self.runtime.pause(container.id)
+        self.update_state(container.id, status=State.PAUSED)
+        return container
+
+    def unpause(self, name_or_id: str) -> Container:
+        """docker unpause; ``InvalidStateTransition`` unless paused."""
+        container, state = self.get(name_or_id)
+        if state.status is not State.PAUSED:
+            raise InvalidStateTransition(container.name, state.status.value, "unpause")
+        self.runtime.resume(container.id)
+        self.update_state(container.id, status=State.RUNNING)
+        return container
+
+    @contextlib.contextmanager
+    def paused(self, name_or_id: str) -> Iterator[None]:
+        """Freeze a running container for the block (``commit -p``); anything else is left alone."""
+        container, state = self.get(name_or_id)
+        if state.status is not State.RUNNING:
+            yield
+            return
+        self.pause(container.id)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(InvalidStateTransition, ContainerNotFound):
+                self.unpause(container.id)
+
+    def _thaw_for_signal(self, container: Container, state: ContainerState) -> None:
+        """A frozen process gets a signal only when thawed: stop/kill of a paused container resume it."""
+        if state.status is State.PAUSED:
+            with contextlib.suppress(LaminaError):
+                self.runtime.resume(container.id)
+            self.update_state(container.id, status=State.RUNNING)
 
     def wait_exit(self, container_id: str, timeout: float | None) -> ContainerState | None:
         """Block until the container is not running; None on timeout."""

@@ -99,6 +99,12 @@ class ContainerService:
     def kill(self, name: str, signal: str = "SIGKILL") -> Container:
         return self.manager.kill(name, signal)
 
+    def pause(self, name: str) -> Container:
+        return self.manager.pause(name)
+
+    def unpause(self, name: str) -> Container:
+        return self.manager.unpause(name)
+
     def restart(self, name: str, timeout: float | None = None) -> Container:
         return self.manager.restart(name, timeout)
 
@@ -187,8 +193,18 @@ class ContainerService:
             copy_in(rootfs, source, path)
 
     def commit(self, name: str, reference: str | None = None, *, changes: Sequence[str] = (),
-               message: str | None = None, author: str | None = None) -> Image:
-        """A new image: the container's image plus one layer holding exactly the rw layer's changes."""
+               message: str | None = None, author: str | None = None, pause: bool = True) -> Image:
+        """A new image: the container's image plus one layer holding exactly the rw layer's changes.
+
+        With *pause* (docker's default) a running container is frozen while its layer is read, so
+        the layer is one consistent snapshot.
+        """
+        import contextlib
+        with self.manager.paused(name) if pause else contextlib.nullcontext():
+            return self._commit(name, reference, changes=changes, message=message, author=author)
+
+    def _commit(self, name: str, reference: str | None, *, changes: Sequence[str],
+                message: str | None, author: str | None) -> Image:
         from lamina.digest import Digest
         from lamina.image import mutate
         from lamina.reference import Reference

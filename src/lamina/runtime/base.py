@@ -20,6 +20,7 @@ class RuntimeStatus(enum.StrEnum):
     CREATING = "creating"  # the runtime is still setting the container up
     CREATED = "created"    # namespaces ready, process waiting for start
     RUNNING = "running"    # the container process runs
+    PAUSED = "paused"      # every process is frozen (cgroup freezer)
     STOPPED = "stopped"    # the process exited; state kept until delete
 
 
@@ -57,6 +58,12 @@ class Runtime(Protocol):
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
         """Forget the container; ``ContainerRunning`` unless stopped (or *force*)."""
+
+    def pause(self, container_id: str) -> None:
+        """Freeze every process of a running container; ``InvalidStateTransition`` if not running."""
+
+    def resume(self, container_id: str) -> None:
+        """Thaw a paused container; ``InvalidStateTransition`` if not paused."""
 
     def run(self, container_id: str, bundle: Path, *, stdio: Stdio | None = None,
             detach: bool = False, keep: bool = False) -> int:

@@ -228,6 +228,12 @@ class CrunRuntime:
         finally:
             path.unlink(missing_ok=True)
 
+    def pause(self, container_id: str) -> None:
+        self._call(f"pause container {container_id}", container_id, "pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        self._call(f"unpause container {container_id}", container_id, "resume", container_id)
+
     def list(self) -> list[RuntimeState]:
         out = self._call("list containers", "", "list", "--format=json")
         return [_parse_state(item) for item in (json.loads(out or "[]") or [])]
@@ -298,6 +304,6 @@ def _parse_state(data: dict[str, Any]) -> RuntimeState:
     try:
         status = RuntimeStatus(str(data.get("status", "")))
     except ValueError:
-        status = RuntimeStatus.STOPPED  # "paused" and unknown states: not runnable by lamina
+        status = RuntimeStatus.STOPPED  # unknown states: not runnable by lamina
     return RuntimeState(id=str(data["id"]), status=status, pid=int(data.get("pid") or 0),
                         bundle=Path(str(data.get("bundle", ""))))

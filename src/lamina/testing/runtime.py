@@ -107,6 +107,18 @@ class FakeRuntime:
             raise InvalidStateTransition(container_id, "stopped", "kill")
         self.finish(container_id, 128 + signal)
 
+    def pause(self, container_id: str) -> None:
+        self.calls.append(FakeCall("pause", container_id))
+        if self._get(container_id).status is not RuntimeStatus.RUNNING:
+            raise InvalidStateTransition(container_id, self._get(container_id).status.value, "pause")
+        self._set(container_id, RuntimeStatus.PAUSED)
+
+    def resume(self, container_id: str) -> None:
+        self.calls.append(FakeCall("resume", container_id))
+        if self._get(container_id).status is not RuntimeStatus.PAUSED:
+            raise InvalidStateTransition(container_id, self._get(container_id).status.value, "unpause")
+        self._set(container_id, RuntimeStatus.RUNNING)
+
     def delete(self, container_id: str, *, force: bool = False) -> None:
         self.calls.append(FakeCall("delete", container_id, {"force": force}))
         state = self._get(container_id)

@@ -13,7 +13,7 @@ from lamina.container.ocispec import HostFacts, RunOptions
 from lamina.container.store import ContainerStore
 from lamina.container.volumes import VolumeStore, parse_volume
 from lamina.driver.copy import CopyDriver
-from lamina.errors import ContainerRunning, InvalidOption, NameInUse
+from lamina.errors import ContainerRunning, InvalidOption, InvalidStateTransition, NameInUse
 from lamina.testing.runtime import FakeRuntime
 
 HOST = HostFacts(hard_limits={}, hostname="h")
@@ -127,3 +127,36 @@ def test_signal_number():
     assert signal_number("SIGTERM") == 15 and signal_number("kill") == 9 and signal_number("2") == 2
     with pytest.raises(InvalidOption):
         signal_number("SIGNOPE")
+
+
+def _running(manager, runtime, name):
+    c = manager.create(request(name=name))
+    runtime.create(c.id, manager.store.bundle(c.id), pid_file=manager.store.bundle(c.id) / "pid")
+    runtime.start(c.id)
+    manager.update_state(c.id, status=State.RUNNING, pid=0)
+    return c
+
+
+def test_pause_unpause_follow_docker_states(env):
+    manager, _, runtime = env
+    c = _running(manager, runtime, "frozen")
+    manager.pause("frozen")
+    assert manager.store.state(c.id).status is State.PAUSED and runtime.state(c.id).status.value == "paused"
+    with pytest.raises(InvalidStateTransition):
+        manager.pause("frozen")
+    manager.unpause("frozen")
+    assert manager.store.state(c.id).status is State.RUNNING
+    with pytest.raises(InvalidStateTransition):
+        manager.unpause("frozen")
+
+
+def test_paused_block_freezes_only_a_running_container(env):
+    manager, _, runtime = env
+    c = _running(manager, runtime, "snap")
+    with manager.paused("snap"):
+        assert manager.store.state(c.id).status is State.PAUSED
+    assert manager.store.state(c.id).status is State.RUNNING
+    idle = manager.create(request(name="idle"))
+    with manager.paused("idle"):
+        assert manager.store.state(idle.id).status is State.CREATED
+    assert [call.verb for call in runtime.calls if call.container_id == idle.id] == []
