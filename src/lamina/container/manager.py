@@ -501,20 +501,19 @@ class ContainerManager:
     # ------------------------------------------------------------ pause
     def pause(self, name_or_id: str) -> Container:
         """docker pause: freeze every process (cgroup freezer); ``InvalidStateTransition`` unless running."""
-        container, state = self.get(name_or_id)
-        if state.status is not State.RUNNING:
-            raise InvalidStateTransition(container.name, state.status.value, "pause")
-        self.runtime.pause(container.id)
-        self.update_state(container.id, status=State.PAUSED)
-        return container
+        return self._freeze(name_or_id, frozen=True)
 
     def unpause(self, name_or_id: str) -> Container:
         """docker unpause; ``InvalidStateTransition`` unless paused."""
+        return self._freeze(name_or_id, frozen=False)
+
+    def _freeze(self, name_or_id: str, *, frozen: bool) -> Container:
         container, state = self.get(name_or_id)
-        if state.status is not State.PAUSED:
-            raise InvalidStateTransition(container.name, state.status.value, "unpause")
-        self.runtime.resume(container.id)
-        self.update_state(container.id, status=State.RUNNING)
+        wanted, now = (State.RUNNING, State.PAUSED) if frozen else (State.PAUSED, State.RUNNING)
+        if state.status is not wanted:
+            raise InvalidStateTransition(container.name, state.status.value, "pause" if frozen else "unpause")
+        (self.runtime.pause if frozen else self.runtime.resume)(container.id)
+        self.update_state(container.id, status=now)
         return container
 
     @contextlib.contextmanager

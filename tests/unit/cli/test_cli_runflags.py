@@ -88,3 +88,14 @@ def test_fast_command_takes_plain_runs(argv: list[str]) -> None:
 ])
 def test_fast_command_leaves_the_rest_to_click(argv: list[str]) -> None:
     assert fast_command(argv) is None
+
+
+def test_group_help_lists_every_verb() -> None:
+    """``lamina container --help`` names the verbs its group defines itself (inspect, prune) too."""
+    from click.testing import CliRunner
+
+    from lamina.cli.app import cli
+    for group in ("container", "image"):
+        res = CliRunner().invoke(cli, [group, "--help"])
+        assert res.exit_code == 0, res.output
+    assert "inspect" in CliRunner().invoke(cli, ["container", "--help"]).output

@@ -10,34 +10,21 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lamina.cli.app import VERBS as TOP_LEVEL
 from lamina.cli.app import LazyGroup
 from lamina.cli.context import echo, with_engine
 
 if TYPE_CHECKING:
     from lamina.engine.engine import Engine
 
+CONTAINER_VERBS = ("run", "create", "start", "stop", "kill", "pause", "unpause", "restart", "wait", "rm", "logs",
+                   "exec", "top", "cp", "diff", "commit", "export")
 VERBS = {
     "ls": ("ps", "List containers"),
     "list": ("ps", "List containers"),
     "ps": ("ps", "List containers"),
-    "run": ("run", "Create and run a new container from an image"),
-    "create": ("create", "Create a new container"),
-    "start": ("start", "Start one or more stopped containers"),
-    "stop": ("stop", "Stop one or more running containers"),
-    "kill": ("kill", "Kill one or more running containers"),
-    "pause": ("pause", "Pause all processes within one or more containers"),
-    "unpause": ("unpause", "Unpause all processes within one or more containers"),
-    "restart": ("restart", "Restart one or more containers"),
-    "wait": ("wait", "Block until one or more containers stop, then print their exit codes"),
-    "rm": ("rm", "Remove one or more containers"),
-    "remove": ("rm", "Remove one or more containers"),
-    "logs": ("logs", "Fetch the logs of a container"),
-    "exec": ("exec_", "Execute a command in a running container"),
-    "top": ("top", "Display the running processes of a container"),
-    "cp": ("cp", "Copy files/folders between a container and the local filesystem"),
-    "diff": ("diff", "Inspect changes to files on a container's filesystem"),
-    "commit": ("commit", "Create a new image from a container's changes"),
-    "export": ("export", "Export a container's filesystem as a tar archive"),
+    **{verb: TOP_LEVEL[verb] for verb in CONTAINER_VERBS},   # same modules and help as the top-level verbs
+    "remove": TOP_LEVEL["rm"],
 }
 
 
