@@ -99,3 +99,12 @@ def test_group_help_lists_every_verb() -> None:
         res = CliRunner().invoke(cli, [group, "--help"])
         assert res.exit_code == 0, res.output
     assert "inspect" in CliRunner().invoke(cli, ["container", "--help"]).output
+
+
+def test_every_verb_has_help() -> None:
+    from click.testing import CliRunner
+
+    from lamina.cli.app import VERBS, cli
+    failed = {verb: res.output for verb in VERBS
+              if (res := CliRunner().invoke(cli, [verb, "--help"])).exit_code != 0}
+    assert failed == {}
