@@ -27,6 +27,7 @@ from lamina.reference import Reference
 
 if TYPE_CHECKING:
     from lamina.engine.engine import Engine
+    from lamina.image.convert import Converted
     from lamina.image.layers import Layer, LayerStore
     from lamina.image.store import Image
     from lamina.registry.client import RegistryClient
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from lamina.registry.push import PushResult
     from lamina.registry.transfer import BlobFeed, ProgressEvent
     from lamina.spec.descriptor import Descriptor
+    from lamina.spec.mediatypes import Compression
 
 log = get_logger(__name__)
 Progress = Callable[["ProgressEvent"], None]
@@ -163,22 +165,52 @@ class DistributionService:
                            blob_size=desc.size, media_type=desc.media_type)
 
     # ------------------------------------------------------------ push
-    def push(self, name: str, *, progress: Progress | None = None, max_concurrent: int = 5) -> PushResult:
-        """Push the image named *name* to its registry; records the pushed repo digest."""
+    def push(self, name: str, *, progress: Progress | None = None, max_concurrent: int = 5,
+             compression: Compression | None = None) -> PushResult:
+        """Push the image named *name* to its registry; records the pushed repo digest.
+
+        With *compression* every layer goes in that compression (``lamina.image.convert``): a layer
+        stored otherwise is re-encoded for this push and its new blob removed afterwards.
+        """
         from lamina.registry.push import push
         ref = Reference.parse(name)
         image = self.engine.images.resolve(name)
         manifest = self.engine.blobs.read_bytes(image.manifest_digest)
+        media_type = image.manifest_media_type
+        created: tuple[Digest, ...] = ()
+        if compression is not None:
+            converted = self._recompressed(image, manifest, compression)
+            manifest, media_type, created = converted.manifest, converted.media_type, converted.created
         mount_from = [r.split("@")[0] for r in image.repo_digests
                       if Reference.parse(r).domain == ref.domain]
-        with self.client(ref.domain) as client:
-            result = push(client, ref, self.engine.blobs, manifest, image.manifest_media_type,
-                          max_concurrent=max_concurrent, progress=progress,
-                          mount_from=[Reference.parse(m).remote_path for m in mount_from])
+        try:
+            with self.client(ref.domain) as client:
+                result = push(client, ref, self.engine.blobs, manifest, media_type,
+                              max_concurrent=max_concurrent, progress=progress,
+                              mount_from=[Reference.parse(m).remote_path for m in mount_from])
+        finally:
+            self._drop_unused(created)
         with self.engine.db.transaction() as cur:
             cur.execute("INSERT OR REPLACE INTO repo_digests VALUES (?,?)",
                         (f"{ref.repository}@{result.digest}", str(image.id)))
         return result
+
+    def _recompressed(self, image: Image, manifest: bytes, compression: Compression) -> Converted:
+        from lamina.errors import InvalidOption
+        from lamina.image.convert import recompress
+        from lamina.spec import mediatypes as mt
+        if not mt.is_manifest(image.manifest_media_type):
+            raise InvalidOption(f"push --compression: {image.id} is a multi-platform index; push it as it is")
+        diff_ids = [layer.diff_id for layer in self.engine.image_store.layer_stack(image)]
+        store = self.engine.image_store
+        return recompress(self.engine.blobs, manifest, image.manifest_media_type, diff_ids, compression,
+                          in_use=lambda digest: store.blob_referenced(str(digest)))
+
+    def _drop_unused(self, digests: Sequence[Digest]) -> None:
+        """Blobs written for one push go again unless an image uses them."""
+        for digest in digests:
+            if not self.engine.image_store.blob_referenced(str(digest)):
+                self.engine.blobs.delete(digest)
 
     # ------------------------------------------------------------ credentials
     def login(self, server: str, username: str, password: str) -> None:

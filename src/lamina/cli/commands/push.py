@@ -1,4 +1,4 @@
-"""``lamina push [-q] NAME[:TAG]``: prints docker's ``TAG: digest: sha256:… size: N`` line."""
+"""``lamina push [-q] [--compression gzip|zstd] NAME[:TAG]``: prints docker's ``TAG: digest: sha256:… size: N`` line."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 @click.argument("name")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")
 @click.option("--max-concurrent-uploads", default=5, show_default=True, help="Parallel layer uploads")
+@click.option("--compression", type=click.Choice(["gzip", "zstd"]),
+              help="Push every layer in this compression (re-encoding the layers stored otherwise)")
 @with_engine
-def command(engine: Engine, name: str, quiet: bool, max_concurrent_uploads: int) -> None:
+def command(engine: Engine, name: str, quiet: bool, max_concurrent_uploads: int, compression: str | None) -> None:
     """Upload an image to a registry."""
     from lamina.cli.progress import TransferProgress
     from lamina.reference import Reference
@@ -25,5 +27,6 @@ def command(engine: Engine, name: str, quiet: bool, max_concurrent_uploads: int)
     if not quiet:
         echo(f"The push refers to repository [{ref.repository}]")
     with TransferProgress(quiet=quiet) as progress:
-        result = engine.distribution.push(name, progress=progress, max_concurrent=max_concurrent_uploads)
+        result = engine.distribution.push(name, progress=progress, max_concurrent=max_concurrent_uploads,
+                                          compression=compression)  # type: ignore[arg-type]  # a Choice
     echo(str(ref) if quiet else result.status_line())
