@@ -3,8 +3,8 @@
 Must not hold a whole blob in memory: downloads stream chunk by chunk through a
 ``BlobWriter`` (hashing and size-capping as they go, published only when verified);
 ``stream_blob`` also hands the bytes, as they arrive, to a consumer (decompress and extract)
-through an unlinked spool file it follows, so the network never waits for a slow consumer
-and a resumed download never feeds a byte twice;
+that follows the blob writer's own temp file (no second copy), so the network never waits for a
+slow consumer and a resumed download never feeds a byte twice;
 uploads stream from the stored file, size-checked (the registry verifies the digest on the
 closing PUT). Must not parse manifests (pull.py / push.py do).
 """
@@ -12,7 +12,6 @@ closing PUT). Must not parse manifests (pull.py / push.py do).
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -156,8 +155,8 @@ class BlobFeed:
     digest is checked when the whole blob is in (``stream_blob`` commits after the consumer).
     """
 
-    def __init__(self, spool: BinaryIO) -> None:
-        self._spool = spool
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
         self._cond = threading.Condition()
         self._written = 0
         self._pos = 0
@@ -173,7 +172,7 @@ class BlobFeed:
                 raise self._error
             avail = self._written - self._pos
         want = avail if n is None or n < 0 else min(n, avail)
-        data = os.pread(self._spool.fileno(), want, self._pos) if want else b""
+        data = os.pread(self._fd, want, self._pos) if want else b""
         self._pos += len(data)
         return data
 
@@ -192,19 +191,16 @@ class BlobFeed:
 
 
 class _Tee:
-    """Writes each chunk to the blob writer and appends it to the feed's spool."""
+    """Writes each chunk to the blob writer, then tells the feed (which reads the writer's file)."""
 
-    def __init__(self, writer: BlobWriter, feed: BlobFeed, spool: BinaryIO) -> None:
-        self._writer, self._feed, self._fd = writer, feed, spool.fileno()
+    def __init__(self, writer: BlobWriter, feed: BlobFeed) -> None:
+        self._writer, self._feed = writer, feed
         self.size = 0
 
     def write(self, data: bytes, /) -> int:
         if self._feed.cancelled:
             raise _Cancelled
         self._writer.write(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
         self.size += len(data)
         self._feed._wrote(len(data))
         return len(data)
@@ -218,25 +214,29 @@ def stream_blob(client: RegistryClient, repo: str, digest: Digest, size: int, bl
                 consume: Callable[[BlobFeed], None], *, progress: Progress | None = None) -> BlobInfo:
     """Download one blob into ``blobs`` while ``consume`` reads it; returns the verified blob.
 
-    The download runs on its own thread into the blob writer and an unlinked spool file that
-    ``consume`` (on the calling thread) follows, so neither waits for the other and memory
-    stays flat. After ``consume`` returns, the download is finished and the blob verified and
-    published; a consumer must treat what it read as unverified until this returns. Any
-    failure (download, digest, size or consumer) aborts the blob and re-raises.
+    The download runs on its own thread into the blob writer, whose temp file ``consume`` (on
+    the calling thread) follows, so neither waits for the other, memory stays flat and the
+    bytes are written once. After ``consume`` returns, the download is finished and the blob
+    verified and published; a consumer must treat what it read as unverified until this
+    returns. Any failure (download, digest, size or consumer) aborts the blob and re-raises.
     """
-    with blobs.writer(expected=digest, size=size) as writer, tempfile.TemporaryFile() as spool:
-        feed = BlobFeed(spool)
-        producer = _Producer(client, repo, digest, size, _Tee(writer, feed, spool), feed, progress)
-        producer.start()
+    with blobs.writer(expected=digest, size=size) as writer:
+        fd = writer.open_read()
         try:
-            consume(feed)
-            while feed.read(READ_CHUNK):  # the consumer may stop before the end (tar padding)
-                pass
-        except BaseException:
-            feed.cancelled = True
+            feed = BlobFeed(fd)
+            producer = _Producer(client, repo, digest, size, _Tee(writer, feed), feed, progress)
+            producer.start()
+            try:
+                consume(feed)
+                while feed.read(READ_CHUNK):  # the consumer may stop before the end (tar padding)
+                    pass
+            except BaseException:
+                feed.cancelled = True
+                producer.join()
+                raise
             producer.join()
-            raise
-        producer.join()
+        finally:
+            os.close(fd)
         emit(progress, digest, "Verifying Checksum", size, size)
         return writer.commit()
 

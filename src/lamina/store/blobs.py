@@ -148,6 +148,15 @@ class BlobWriter:
         os.posix_fadvise(fd, self._written_back, self.size - self._written_back, os.POSIX_FADV_DONTNEED)
         self._written_back = self.size
 
+    def open_read(self) -> int:
+        """A new read-only descriptor on the temp file: what was written so far and what will be.
+
+        For a consumer that follows the download (``registry.transfer.stream_blob``); the caller
+        closes it. The bytes are unverified until ``commit`` returns. The descriptor stays
+        readable after commit or abort (the inode lives on until it is closed)."""
+        self._require_open()
+        return os.open(self._tmp, os.O_RDONLY | os.O_CLOEXEC)
+
     def commit(self) -> BlobInfo:
         """Verify, publish and return the blob; idempotent after success."""
         if self._info is not None:

@@ -163,6 +163,23 @@ def test_writer_streams_and_commits(store):
     assert leftovers(store) == []
 
 
+def test_writer_open_read_follows_the_writes_and_outlives_the_writer(store):
+    with store.writer(expected=DIGEST, size=len(DATA)) as w:
+        fd = w.open_read()
+        try:
+            w.write(DATA[:100])
+            assert os.pread(fd, 1000, 0) == DATA[:100]
+            w.write(DATA[100:])
+            assert os.pread(fd, 50, 100) == DATA[100:150]
+            w.abort()  # a failed download: nothing is published, the reader still reads
+            assert os.pread(fd, len(DATA), 0) == DATA
+        finally:
+            os.close(fd)
+        with pytest.raises(InternalError):
+            w.open_read()
+    assert list(store.list()) == [] and leftovers(store) == []
+
+
 def test_writer_without_commit_aborts(store):
     with store.writer() as w:
         w.write(DATA)
