@@ -18,6 +18,7 @@ import ipaddress
 import json
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -96,6 +97,22 @@ def _retry_after(value: str | None, cap: float) -> float | None:
     return min(max(seconds, 0.0), cap)
 
 
+def load_httpx() -> None:
+    """Import httpx (once per process) without its command-line client.
+
+    httpx's ``__init__`` imports ``httpx._main`` (rich, pygments: ~25 ms) whenever those are
+    installed, as they are with lamina, and lamina never calls it. A ``None`` entry in
+    ``sys.modules`` makes that one import fail the way httpx expects when they are missing;
+    the entry is removed again afterwards.
+    """
+    if "httpx" not in sys.modules:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+        try:
+            import httpx  # noqa: F401
+        finally:
+            del sys.modules["httpx._main"]
+
+
 class BlobStream:
     """An open blob GET: ``offset`` is where the body starts (non-zero only for an honoured Range)."""
 
@@ -124,6 +141,7 @@ class RegistryClient:
                  max_retries: int = 5, timeout: float = 60.0, backoff: float = 0.25,
                  backoff_cap: float = 8.0, retry_after_cap: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        load_httpx()
         import httpx
 
         self.domain = reference_domain
@@ -135,11 +153,14 @@ class RegistryClient:
         plain = insecure is not False and is_loopback(self.host)
         self._scheme: str | None = "http" if plain else (None if insecure else "https")
         self._scheme_lock = threading.Lock()
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+        if transport is None and plain:
+            from lamina.registry._transport import PlainFirstTransport
+            transport = PlainFirstTransport(verify=not insecure, limits=limits)
         self._http = httpx.Client(
             transport=transport, follow_redirects=True, verify=not insecure,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-            headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+            headers={"User-Agent": USER_AGENT}, limits=limits)
 
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:

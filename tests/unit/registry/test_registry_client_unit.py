@@ -59,6 +59,36 @@ def test_loopback_uses_plain_http_and_others_https():
     assert seen == ["http://127.0.0.1:5000/v2/", "https://reg.example/v2/"]
 
 
+def test_plain_http_client_builds_a_verifying_transport_only_for_https(monkeypatch):
+    from lamina.registry import _transport
+    built: list[bool] = []
+
+    def fake_transport(*, verify, limits):
+        built.append(verify)
+        return httpx.MockTransport(lambda request: httpx.Response(
+            200, headers={"Docker-Distribution-API-Version": "registry/2.0", "X-Verify": str(verify)}))
+    monkeypatch.setattr(_transport.httpx, "HTTPTransport", fake_transport)
+    client = RegistryClient("127.0.0.1:5000")
+    assert client.ping() == "registry/2.0"
+    assert built == [False]  # plain http: no certificate bundle loaded
+    transport = _transport.PlainFirstTransport(verify=True, limits=httpx.Limits())
+    for _ in range(2):
+        answer = transport.handle_request(httpx.Request("GET", "https://blobs.example/x"))
+        assert answer.headers["X-Verify"] == "True"
+    assert built == [False, False, True]  # built once, on the first https request, verifying
+    transport.close()
+    client.close()
+
+
+def test_httpx_loads_without_its_command_line_client():
+    import subprocess
+    import sys
+    code = ("import sys; from lamina.registry.client import load_httpx; load_httpx(); import httpx; "
+            "print(httpx.Client.__name__, 'rich' in sys.modules, 'httpx._main' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["Client", "False", "False"]
+
+
 def test_explicit_secure_loopback_uses_https():
     seen = []
     client, _ = make_client(lambda r: seen.append(r.url.scheme) or httpx.Response(200), "localhost:5000",
