@@ -167,14 +167,16 @@ class EngineRwLayer:
         if not changes:
             return None
         engine = self.backend.engine
-        with engine.blobs.writer() as out:
-            writer = CompressingWriter(out, "gzip")  # type: ignore[arg-type]
+        # The blob writer hashes the compressed bytes (not twice); nothing reads the blob back
+        # during the build (the layer is this rw dir, sealed), so it skips the page cache.
+        with engine.blobs.writer(direct=True) as out:
+            writer = CompressingWriter(out, "gzip", hash_output=False)  # type: ignore[arg-type]
             size = self._write_diff(changes, parent_id, writer)
-            digests = writer.finish()
+            diff_id, _ = writer.finish_plain()
             info = out.commit()
-        layer = self._adopt(digests.diff_id, info.digest, info.size, mt.OCI_LAYER_GZIP, size)
+        layer = self._adopt(diff_id, info.digest, info.size, mt.OCI_LAYER_GZIP, size)
         if layer is None:
-            layer = engine.layers.ensure(digests.diff_id, self.parent, info.digest, info.size, mt.OCI_LAYER_GZIP)
+            layer = engine.layers.ensure(diff_id, self.parent, info.digest, info.size, mt.OCI_LAYER_GZIP)
         return LayerRef(chain_id=str(layer.chain_id), diff_id=str(layer.diff_id))
 
     def _write_diff(self, changes: list[Change], parent_id: str | None, out: Any) -> int | None:

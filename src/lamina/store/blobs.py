@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from lamina._internal.fsops import atomic_write, fsync_dir, translate_enospc
+from lamina._internal.fsops import DirectAppender, atomic_write, fsync_dir, translate_enospc, write_all
 from lamina._internal.locking import FileLock
 from lamina._internal.logs import get_logger
 from lamina._internal.staging import StagingDir, recover_stale
@@ -68,7 +68,8 @@ class BlobStoreProtocol(Protocol):
     def put(self, stream: ByteSource, *, expected: Digest | None = None,
             size: int | None = None) -> BlobInfo: ...
     def put_bytes(self, data: bytes, *, expected: Digest | None = None) -> BlobInfo: ...
-    def writer(self, *, expected: Digest | None = None, size: int | None = None) -> BlobWriter: ...
+    def writer(self, *, expected: Digest | None = None, size: int | None = None,
+               direct: bool = False) -> BlobWriter: ...
     def open(self, digest: Digest, size: int | None = None) -> VerifyingReader: ...
     def read_bytes(self, digest: Digest, size: int | None = None) -> bytes: ...
     def stat(self, digest: Digest) -> int: ...
@@ -91,10 +92,13 @@ class BlobWriter:
     *expected*/*size* (raising DigestMismatch/SizeMismatch after removing the temp file),
     renames into place and fsyncs the directory. Used as a context manager, leaving the block
     by an exception or without ``commit`` removes the temp file. Not thread-safe.
+
+    ``direct``: for a blob nobody reads back soon, the bytes go around the page cache
+    (``fsops.DirectAppender``); ``open_read`` followers then see them only at ``commit``.
     """
 
     def __init__(self, store: BlobStore, *, expected: Digest | None = None,
-                 size: int | None = None) -> None:
+                 size: int | None = None, direct: bool = False) -> None:
         self._store = store
         self.expected = expected
         self.expected_size = size
@@ -113,6 +117,7 @@ class BlobWriter:
         except BaseException:
             self._staging.close()
             raise
+        self._direct = DirectAppender(self._fd) if direct else None
 
     @property
     def committed(self) -> bool:
@@ -129,12 +134,15 @@ class BlobWriter:
             self._check_overflow(len(view))
             self._hash.update(view)
             with translate_enospc(self._tmp):
-                _write_all(fd, view)
+                if self._direct is not None:
+                    self._direct.write(view)
+                else:
+                    write_all(fd, view)
         except BaseException:
             self.abort()
             raise
         self.size += len(view)
-        if self.size - self._written_back >= WRITEBACK_STEP:
+        if self._direct is None and self.size - self._written_back >= WRITEBACK_STEP:
             self._start_writeback(fd)
         return len(view)
 
@@ -164,6 +172,8 @@ class BlobWriter:
         fd = self._require_open()
         try:
             with translate_enospc(self._tmp):
+                if self._direct is not None:
+                    self._direct.finish()
                 os.fsync(fd)
             self._close_fd()
             info = BlobInfo(digest=Digest.from_hash(self._hash), size=self.size)
@@ -216,12 +226,6 @@ class BlobWriter:
             raise DigestMismatch(str(self.expected), str(info.digest))
 
 
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
 class BlobStore:
     """A directory-backed ``BlobStoreProtocol``. ``BlobStore(path)`` creates the layout if missing.
 
@@ -239,9 +243,10 @@ class BlobStore:
         return f"BlobStore({str(self.root)!r})"
 
     # ------------------------------------------------------------------ writing
-    def writer(self, *, expected: Digest | None = None, size: int | None = None) -> BlobWriter:
+    def writer(self, *, expected: Digest | None = None, size: int | None = None,
+               direct: bool = False) -> BlobWriter:
         """A ``BlobWriter`` for streaming producers; the caller commits or it aborts."""
-        return BlobWriter(self, expected=expected, size=size)
+        return BlobWriter(self, expected=expected, size=size, direct=direct)
 
     def put(self, stream: ByteSource, *, expected: Digest | None = None,
             size: int | None = None) -> BlobInfo:
