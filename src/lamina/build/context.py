@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,21 +225,62 @@ def _copy_file_to(tree: SourceTree, rel: str, src: Path, rootfs: Path, dest: str
 
 
 def _copy_dir_contents(tree: SourceTree, rel: str, target: Path, opts: CopyOptions) -> None:
+    """Directories and symlinks in walk order (parents first), then the regular files (``_copy_files``)."""
     dirs: list[tuple[str, os.stat_result]] = []
+    files: list[tuple[str, str, os.stat_result]] = []
     skip = len(rel) + 1 if rel else 0
     root, out_root = str(tree.root), str(target)
     for path, st in tree.walk(rel):
         if path == rel:
             continue
         out = os.path.join(out_root, path[skip:])
+        if stat.S_ISREG(st.st_mode):
+            files.append((os.path.join(root, path), out, st))
+            continue
         _copy_entry(os.path.join(root, path), out, st, opts)
         if stat.S_ISDIR(st.st_mode):
             dirs.append((out, st))
+    _copy_files(files, opts)
     for out, st in reversed(dirs):  # after their contents, so copying does not bump them
         os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_BIG_FILE = 1 << 20   # bytes; big files are copied beside the small ones (see _copy_files)
+
+
+def _copy_files(files: list[tuple[str, str, os.stat_result]], opts: CopyOptions) -> None:
+    """Copy (source, target, lstat) regular files whose directories exist.
+
+    When there are big files, a second thread copies them while this one creates the small files
+    (then helps with the big ones): the kernel copies data for one while the other makes inodes.
+    Small files stay on one thread, as two would only contend for the directory and the inode
+    allocator. Each file is claimed once (``next`` on a list iterator is atomic under the GIL);
+    the first error stops both after their current file and is raised here.
+    """
+    small = iter([f for f in files if f[2].st_size < _BIG_FILE])
+    big = iter([f for f in files if f[2].st_size >= _BIG_FILE])
+    errors: list[BaseException] = []
+
+    def work(*queues: Iterator[tuple[str, str, os.stat_result]]) -> None:
+        try:
+            for queue in queues:
+                for src, out, st in queue:
+                    if errors:
+                        return
+                    _copy_file(src, out, st, _mode(st, opts), opts.owner)
+        except BaseException as exc:
+            errors.append(exc)
+
+    helper = None
+    if len(files) > 1 and any(f[2].st_size >= _BIG_FILE for f in files):
+        helper = threading.Thread(target=work, args=(big,), name="copy-big", daemon=True)
+        helper.start()
+    work(small, big)
+    if helper is not None:
+        helper.join()
+    if errors:
+        raise errors[0]
 
 
 def _mode(st: os.stat_result, opts: CopyOptions) -> int:
@@ -267,19 +309,36 @@ def _copy_entry(src: str, out: str, st: os.stat_result, opts: CopyOptions) -> No
 
 
 def _copy_file(src: str, out: str, st: os.stat_result, mode: int, owner: Owner) -> None:
+    """Create ``out`` with the permission bits (never set-id ones) of ``mode``, copy, fix owner and mode, times."""
     try:
-        fd = os.open(out, _NEW_FILE, 0o600)
+        fd = os.open(out, _NEW_FILE, mode & 0o777)
     except FileExistsError:
         _remove(out)
-        fd = os.open(out, _NEW_FILE, 0o600)
+        fd = os.open(out, _NEW_FILE, mode & 0o777)
     try:
-        with open(src, "rb", buffering=0) as source:
-            _copy_data(source.fileno(), fd, st.st_size)
-        os.fchown(fd, owner.uid, owner.gid)
-        os.fchmod(fd, mode)
+        source = os.open(src, _READ_FILE)
+        try:
+            _copy_data(source, fd, st.st_size)
+        finally:
+            os.close(source)
+        _set_owner_and_mode(fd, mode, owner)
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
     finally:
         os.close(fd)
+
+
+_READ_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _set_owner_and_mode(fd: int, mode: int, owner: Owner) -> None:
+    """fchown only when the new file's owner differs, then fchmod when its mode does (a chown clears
+    set-id bits; the umask or a set-gid directory may have changed what ``open`` made)."""
+    made = os.fstat(fd)
+    chown = (made.st_uid, made.st_gid) != (owner.uid, owner.gid)
+    if chown:
+        os.fchown(fd, owner.uid, owner.gid)
+    if chown or stat.S_IMODE(made.st_mode) != mode:
+        os.fchmod(fd, mode)
 
 
 def _copy_data(src: int, dst: int, size: int) -> None:

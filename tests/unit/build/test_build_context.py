@@ -127,3 +127,51 @@ def test_fast_tar_header_is_byte_identical_to_tarfile() -> None:
         info.size = 12345 if kind == tarfile.REGTYPE else 0
         info.uname = info.gname = ""
         assert encode_header(info) == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"), name
+
+
+def _many_files(root: Path, count: int = 40) -> dict[str, tuple[int, int, bytes]]:
+    """``count`` files, some big (a second thread copies those), assorted modes and mtimes.
+
+    Returns name -> (mode, mtime, data)."""
+    modes = [0o644, 0o666, 0o600, 0o4755, 0o2750, 0o755, 0o444]
+    (root / "d").mkdir(parents=True)
+    want = {}
+    for n in range(count):
+        name = f"d/f{n:02}" if n % 3 else f"f{n:02}"
+        data = f"{n}\n".encode() * (n * 97 + 1) if n % 9 else os.urandom(1 << 20) * (n // 9 + 1)  # some big
+        (root / name).write_bytes(data)
+        os.chmod(root / name, modes[n % len(modes)])
+        os.utime(root / name, (1_000_000 + n, 1_000_000 + n))
+        want[name] = (modes[n % len(modes)], 1_000_000 + n, data)
+    return want
+
+
+@pytest.mark.parametrize("chmod", [None, 0o640])
+def test_copy_of_many_files_keeps_content_owner_mode_and_mtime(tmp_path: Path, chmod: int | None) -> None:
+    want = _many_files(tmp_path / "src")
+    out = tmp_path / "out"
+    (out / "f03").mkdir(parents=True)   # a directory where a file goes: replaced
+    copy_into(SourceTree(tmp_path / "src"), [""], out, CopyOptions(owner=Owner(3, 4), chmod=chmod))
+    for name, (mode, mtime, data) in want.items():
+        st = os.lstat(out / name)
+        assert (stat_mode(st), st.st_uid, st.st_gid, st.st_mtime, (out / name).read_bytes()) == (
+            chmod if chmod is not None else mode, 3, 4, mtime, data), name
+
+
+def test_copy_of_many_files_raises_the_first_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lamina.build.context as context
+    _many_files(tmp_path / "src")
+    real = context._copy_file
+
+    def failing(src: str, out: str, st: os.stat_result, mode: int, owner: Owner) -> None:
+        if src.endswith(("f07", "f18")):   # a small file and a big one
+            raise PermissionError(13, "refused", src)
+        real(src, out, st, mode, owner)
+    monkeypatch.setattr(context, "_copy_file", failing)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(PermissionError):
+        copy_into(SourceTree(tmp_path / "src"), [""], tmp_path / "out", CopyOptions())
+
+
+def stat_mode(st: os.stat_result) -> int:
+    return st.st_mode & 0o7777
