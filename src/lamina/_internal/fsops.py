@@ -16,9 +16,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lamina.errors import InvalidArgument, NoSpace
+
+if TYPE_CHECKING:
+    import mmap
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -140,6 +143,7 @@ def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
 
 
 DIRECT_CHUNK = 1 << 20   # O_DIRECT writes are whole multiples of this, from a page-aligned buffer
+_DIRECT_BUFFERS = 3      # chunks in flight: one filling, the others queued for or in the write
 
 
 class DirectAppender:
@@ -147,19 +151,36 @@ class DirectAppender:
 
     For large write-once files that nobody reads back soon (a layer blob a build just made): on a
     VM whose memory is backed lazily, filling fresh page-cache pages costs several times the copy
-    itself, and the caller syncs the file anyway. Bytes are staged in a page-aligned buffer and
-    written in whole ``DIRECT_CHUNK``s at aligned offsets; ``finish`` writes the tail without
-    ``O_DIRECT``. Where the file system refuses ``O_DIRECT`` (tmpfs), or refuses a write, it falls
-    back to plain writes: same bytes, only the caching differs. The caller still fsyncs; nothing
-    here reads the file, and other readers see the staged bytes only after ``finish``.
+    itself, and the caller syncs the file anyway. Bytes are staged in page-aligned buffers and
+    written in whole ``DIRECT_CHUNK``s at aligned offsets by a thread of its own (an O_DIRECT
+    write waits for the device, so the caller keeps producing meanwhile); ``finish`` writes the
+    tail without ``O_DIRECT``. Where the file system refuses ``O_DIRECT`` (tmpfs), or refuses a
+    write, the rest goes through plain writes: same bytes, only the caching differs. The caller
+    still fsyncs, and calls ``finish`` or ``close`` before closing the descriptor; other readers
+    see the staged bytes only after ``finish``. A write error is raised by the next ``write`` or
+    by ``finish``.
     """
 
     def __init__(self, fd: int) -> None:
-        import mmap
         self.fd = fd
         self.direct = _set_direct(fd, True)
-        self._buf = mmap.mmap(-1, DIRECT_CHUNK) if self.direct else None
+        self._buf: mmap.mmap | None = None
         self._used = 0
+        self._error: BaseException | None = None
+        if self.direct:
+            self._start()
+
+    def _start(self) -> None:
+        import mmap
+        import queue
+        import threading
+        self._free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
+        self._full: queue.SimpleQueue[mmap.mmap | None] = queue.SimpleQueue()
+        for _ in range(_DIRECT_BUFFERS):
+            self._free.put(mmap.mmap(-1, DIRECT_CHUNK))
+        self._thread = threading.Thread(target=self._drain, name="direct-write", daemon=True)
+        self._thread.start()
+        self._buf = self._free.get()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
@@ -172,34 +193,61 @@ class DirectAppender:
             self._used += n
             view = view[n:]
             if self._used == DIRECT_CHUNK:
-                self._flush_chunk()
+                self._send()
 
-    def _flush_chunk(self) -> None:
+    def _send(self) -> None:
         assert self._buf is not None
-        try:
-            written = os.write(self.fd, self._buf)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            written = 0
-        if written != DIRECT_CHUNK:   # refused or short: the rest goes through the page cache
-            self._plain()
-            write_all(self.fd, memoryview(self._buf)[written:])
-        self._used = 0
+        if self._error is not None:
+            raise self._error
+        self._full.put(self._buf)
+        self._buf, self._used = self._free.get(), 0
 
-    def _plain(self) -> None:
+    def _drain(self) -> None:
+        """The writing thread: full chunks in order; after an error it only hands buffers back."""
+        while (buf := self._full.get()) is not None:
+            try:
+                if self._error is None:
+                    self._write_chunk(buf)
+            except BaseException as exc:
+                self._error = exc
+            self._free.put(buf)
+
+    def _write_chunk(self, buf: mmap.mmap) -> None:
+        written = 0
+        if self.direct:
+            try:
+                written = os.write(self.fd, buf)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+            if written != DIRECT_CHUNK:   # refused or short: the rest goes through the page cache
+                _set_direct(self.fd, False)
+                self.direct = False
+        write_all(self.fd, memoryview(buf)[written:])
+
+    def _stop(self) -> None:
+        if self._buf is not None:
+            self._full.put(None)
+            self._thread.join()
+
+    def finish(self) -> None:
+        """Wait for the queued chunks, write the staged tail (plainly: not a whole aligned chunk); idempotent."""
+        if self._buf is None:
+            return
+        self._stop()
+        tail, used = self._buf, self._used
+        self._buf, self._used = None, 0
+        if self._error is not None:
+            raise self._error
         if self.direct:
             _set_direct(self.fd, False)
             self.direct = False
+        write_all(self.fd, memoryview(tail)[:used])
 
-    def finish(self) -> None:
-        """Write the staged tail (plainly: it is not a whole aligned chunk); idempotent."""
-        if self._buf is None:
-            return
-        self._plain()
-        write_all(self.fd, memoryview(self._buf)[:self._used])
-        self._buf.close()
-        self._buf, self._used = None, 0
+    def close(self) -> None:
+        """Give up: stop the writing thread (chunks it has not written are dropped); idempotent."""
+        self._stop()
+        self._buf = None
 
 
 def _set_direct(fd: int, on: bool) -> bool:

@@ -106,6 +106,7 @@ class BlobWriter:
         self.size = 0
         self._written_back = 0
         self._info: BlobInfo | None = None
+        self._direct: DirectAppender | None = None
         self._staging = StagingDir(store.staging_root)
         with translate_enospc(store.staging_root):
             self._staging.open()
@@ -117,7 +118,12 @@ class BlobWriter:
         except BaseException:
             self._staging.close()
             raise
-        self._direct = DirectAppender(self._fd) if direct else None
+        if direct:
+            try:
+                self._direct = DirectAppender(self._fd)
+            except BaseException:
+                self.abort()
+                raise
 
     @property
     def committed(self) -> bool:
@@ -209,6 +215,8 @@ class BlobWriter:
         return self._fd
 
     def _close_fd(self) -> None:
+        if self._direct is not None:
+            self._direct.close()   # its writing thread must not outlive the descriptor
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

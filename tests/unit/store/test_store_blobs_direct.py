@@ -81,3 +81,33 @@ def test_direct_blob_aborts_without_commit(store: BlobStore) -> None:
     with store.writer(direct=True) as w:
         w.write(_payload(DIRECT_CHUNK + 1))
     assert list(store.list()) == [] and not any(store.staging_root.rglob("blob"))
+
+
+def test_appender_raises_a_failed_chunk_write_and_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    real_write = os.write
+
+    def full_disk(target: int, data: object) -> int:
+        if target == fd:
+            raise OSError(errno.ENOSPC, "no space")
+        return real_write(target, data)  # type: ignore[arg-type]
+    try:
+        out = DirectAppender(fd)
+        monkeypatch.setattr(os, "write", full_disk)
+        with pytest.raises(OSError) as raised:
+            for _ in range(8):   # the writing thread fails; a later write or finish says so
+                out.write(_payload(DIRECT_CHUNK))
+            out.finish()
+        assert raised.value.errno == errno.ENOSPC
+        out.close()
+    finally:
+        monkeypatch.undo()
+        os.close(fd)
+
+
+def test_direct_blob_writer_closed_midway_leaves_nothing(store: BlobStore) -> None:
+    w = store.writer(direct=True)
+    w.write(_payload(5 * DIRECT_CHUNK + 3))
+    w.close()   # stops its writing thread before the descriptor goes
+    assert list(store.list()) == [] and not any(store.staging_root.rglob("blob"))
