@@ -5,7 +5,8 @@ Must not know about images, layers or blobs: only bytes, paths and fsync.
 ``atomic_write`` writes a temp file beside the target, fsyncs it, renames it over
 the target and fsyncs the directory, so a crash leaves either the old or the
 new content, never a mix. ENOSPC is translated to ``NoSpace`` naming the path.
-``DirectAppender`` writes a large write-once file around the page cache (O_DIRECT).
+``DirectAppender`` writes a large write-once file around the page cache (O_DIRECT);
+``spread_subdirs`` asks ext4 to spread a directory's subdirectories over block groups.
 """
 
 from __future__ import annotations
@@ -265,3 +266,37 @@ def write_all(fd: int, view: memoryview) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS = 0x80086601, 0x40086602   # linux/fs.h on 64-bit
+_FS_TOPDIR_FL = 0x00020000
+
+
+def spread_subdirs(path: str | os.PathLike[str]) -> bool:
+    """Mark the directory ``path`` as the top of independent hierarchies (``chattr +T``); True if set.
+
+    ext4's Orlov allocator then places each new subdirectory (a layer) in a block group of its own
+    choosing instead of beside its siblings, which keeps new layers off the inodes that removed
+    layers just freed. That matters on ext4 without a journal (these machines' root file system):
+    there inode allocation skips inodes deleted in the last minutes, one inode-table lookup each,
+    so creating thousands of files right after removing thousands (a build after ``builder
+    prune``, or after ``rmi``) took 1-2 s instead of 0.5 s, measured. Other file systems ignore
+    the flag or refuse it (False); nothing else changes.
+    """
+    import array
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        flags = array.array("i", [0])   # the kernel reads and writes an int, whatever the ioctl number says
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
+        if not flags[0] & _FS_TOPDIR_FL:
+            flags[0] |= _FS_TOPDIR_FL
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, flags, True)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

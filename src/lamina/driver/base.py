@@ -13,7 +13,8 @@ Shared behaviour implemented here:
   unmounts. The count lives in ``<layer dir>/mounts`` and is only read or written
   under an flock on ``<layer dir>/mount.lock``. A count left by a crash or a reboot is
   healed: when the driver's ``_is_active`` says nothing is mounted, the count restarts
-  at zero. ``cleanup`` gives back exactly the references this process took.
+  at zero. ``cleanup`` gives back exactly the references this process took. Its root
+  is marked ``chattr +T`` (``fsops.spread_subdirs``) so ext4 spreads layers over block groups.
 * ``NaiveDiff``: changes by walking two trees (``changes_between``), diff by writing
   those changes as a tar (OCI whiteouts), for drivers whose layer dir is a full tree.
 """
@@ -30,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
-from lamina._internal.fsops import move_to_trash, rmtree
+from lamina._internal.fsops import move_to_trash, rmtree, spread_subdirs
 from lamina._internal.locking import FileLock
 from lamina._internal.logs import get_logger
 from lamina.errors import Conflict, InvalidArgument, LayerNotFound
@@ -86,6 +87,7 @@ class RefcountedDriver(abc.ABC):
         self.home = Path(home)
         self.root = self.home / self.name
         self.root.mkdir(parents=True, exist_ok=True)
+        spread_subdirs(self.root)   # new layers land away from the inodes removed layers just freed
         self._held: collections.Counter[str] = collections.Counter()
 
     # ---------------------------------------------------------------- layout
