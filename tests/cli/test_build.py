@@ -146,3 +146,24 @@ def test_fully_cached_rebuild_is_replayed_and_follows_the_base(cli: Lamina, ctx:
     assert res.code == 0 and "CACHED" not in res.err
     assert cli.ok("inspect", "--format", "{{.Id}}", "app:1").strip() != first
     assert leftovers(cli.root) == []
+
+
+def test_writable_bind_mount_writes_are_thrown_away(cli: Lamina, tmp_path: Path) -> None:
+    """BuildKit's ``--mount=type=bind,rw``: RUN may write, the build context and the stage keep their bytes."""
+    ctx = tmp_path / "rwctx"
+    (ctx / "sub").mkdir(parents=True)
+    (ctx / "f.txt").write_text("orig\n")
+    (ctx / "sub" / "g.txt").write_text("orig\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox AS stage\nRUN echo staged > /s.txt\n"
+        "FROM busybox\n"
+        "RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/f.txt && echo new > /ctx/sub/h.txt"
+        " && cat /ctx/f.txt > /seen.txt\n"
+        "RUN --mount=type=bind,source=f.txt,target=/one,rw echo changed > /one && cat /one >> /seen.txt\n"
+        "RUN --mount=type=bind,from=stage,target=/st,rw echo changed > /st/s.txt && cat /st/s.txt >> /seen.txt\n"
+        "COPY --from=stage /s.txt /s.txt\n")
+    cli.ok("build", "-q", "-t", "rw:1", str(ctx))
+    assert (ctx / "f.txt").read_text() == "orig\n"
+    assert sorted(p.name for p in (ctx / "sub").iterdir()) == ["g.txt"]
+    assert cli.ok("run", "--rm", "rw:1", "cat", "/seen.txt", "/s.txt") == "changed\nchanged\nchanged\nstaged\n"
+    assert leftovers(cli.root) == []

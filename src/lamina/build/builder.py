@@ -375,6 +375,9 @@ class Builder:
     def cache_mount_dir(self, cache_id: str) -> Path:
         return self.backend.cache_mount_dir(cache_id)
 
+    def scratch_dir(self) -> Path:
+        return self.backend.scratch_dir()
+
     def base_image(self, name: str) -> BaseImage:
         return self.backend.base_image(name)
 

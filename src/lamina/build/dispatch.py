@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import posixpath
 import re
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
@@ -101,6 +103,7 @@ class StepHost(Protocol):
                     instr: ins.Instruction) -> AbstractContextManager[SourceTree]: ...
     def stage_view(self, source: str, instr: ins.Instruction) -> tuple[str, AbstractContextManager[Path]]: ...
     def cache_mount_dir(self, cache_id: str) -> Path: ...
+    def scratch_dir(self) -> Path: ...
     def base_image(self, name: str) -> BaseImage: ...
 
 
@@ -333,16 +336,38 @@ def _bind_opener(host: StepHost, state: StageState, instr: ins.Run, mount: ins.R
 
         def from_stage(stack: ExitStack) -> BindMount:
             root = stack.enter_context(view)
-            return BindMount(kind="bind", target=target, source=root / source, readonly=mount.readonly)
+            return _bind(host, stack, root / source, target, readonly=mount.readonly)
         return from_stage
     with host.source_tree(state, None, instr) as tree:
         rels = tree.select(source or ".") if source else [""]
         inputs[f"mount:{n}:files"], _ = hash_sources(tree, rels, host.hasher)
         root = tree.root
 
-    def from_context(_stack: ExitStack) -> BindMount:
-        return BindMount(kind="bind", target=target, source=root / source, readonly=mount.readonly)
+    def from_context(stack: ExitStack) -> BindMount:
+        return _bind(host, stack, root / source, target, readonly=mount.readonly)
     return from_context
+
+
+def _bind(host: StepHost, stack: ExitStack, source: Path, target: str, *, readonly: bool) -> BindMount:
+    """A bind of *source*; a writable one (``rw``) binds a scratch copy, removed after the step.
+
+    BuildKit throws a writable bind mount's writes away: they must never reach the build
+    context on the host or the stage the mount comes from.
+    """
+    if readonly:
+        return BindMount(kind="bind", target=target, source=source, readonly=True)
+    from lamina._internal.fsops import rmtree
+    from lamina.driver.copy import copy_tree
+    scratch = host.scratch_dir()
+    stack.callback(rmtree, scratch)
+    duplicate = scratch / "source"
+    if source.is_dir():
+        copy_tree(source, duplicate)
+    else:
+        shutil.copy2(source, duplicate, follow_symlinks=False)
+        st = source.lstat()
+        os.lchown(duplicate, st.st_uid, st.st_gid)
+    return BindMount(kind="bind", target=target, source=duplicate, readonly=False)
 
 
 # ---------------------------------------------------------------- COPY / ADD

@@ -60,13 +60,13 @@ class ImageService:
         from lamina.layer.compression import CompressingWriter
         blobs = self.engine.blobs
         with blobs.writer() as out:
-            writer = CompressingWriter(out, compression)  # type: ignore[arg-type]  # BlobWriter is file-like
+            writer = CompressingWriter(out, compression, hash_output=False)  # type: ignore[arg-type]  # file-like
             shutil.copyfileobj(tar_stream, writer, 1 << 20)
-            digests = writer.finish()
-            info = out.commit()
+            diff_id, _ = writer.finish_plain()
+            info = out.commit()   # the blob writer hashes the compressed bytes: once, here
         media = {"gzip": mt.OCI_LAYER_GZIP, "zstd": mt.OCI_LAYER_ZSTD}.get(compression, mt.OCI_LAYER)
         try:
-            return self.engine.layers.ensure(digests.diff_id, parent, info.digest, info.size, media)
+            return self.engine.layers.ensure(diff_id, parent, info.digest, info.size, media)
         except BaseException:  # a tar the layer engine refused: its blob must not stay behind
             if not self.store.blob_referenced(str(info.digest)):
                 blobs.delete(info.digest)

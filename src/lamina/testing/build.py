@@ -172,6 +172,9 @@ class FakeBuildBackend:
             return
         yield path
 
+    def scratch_dir(self) -> Path:
+        return Path(tempfile.mkdtemp(dir=self.home))
+
     def cache_mount_dir(self, cache_id: str) -> Path:
         path = self.home / "cache-mounts" / hashlib.sha256(cache_id.encode()).hexdigest()[:16]
         path.mkdir(parents=True, exist_ok=True)
