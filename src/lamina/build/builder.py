@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lamina._internal.logs import get_logger
 from lamina.build import instructions as ins
 from lamina.build.backend import BaseImage, BuildBackend, LayerRef
 from lamina.build.cache import CacheHit, CacheKey, CacheStore, FileHasher
@@ -47,7 +47,7 @@ from lamina.errors import BuildFailed, DockerfileError, LaminaError
 
 __all__ = ["BuildRequest", "BuildResult", "Builder"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

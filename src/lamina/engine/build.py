@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import shutil
 import stat
@@ -36,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from lamina._internal.logs import get_logger
 from lamina.build.backend import BaseImage, LayerRef, ProcessSpec
 from lamina.digest import Digest
 from lamina.errors import ContainerCommandError, InvalidArgument, LaminaError, NotFound
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from lamina.layer.changes import Change
     from lamina.runtime.crun import CrunRuntime
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 BUILD_HOSTNAME = "buildkitsandbox"
 
