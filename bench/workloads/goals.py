@@ -39,6 +39,7 @@ RSS_LIMIT_KIB = 150e6 / 1024
 GOALS: tuple[Goal, ...] = (
     Goal("W1", "cold", "cold build ≤ 0.6× best peer", 0.6, ("podman", "docker", "buildkit")),
     Goal("W1", "cached", "cached build ≤ 1.0× BuildKit", 1.0, ("buildkit",)),
+    Goal("W1", "one-file-changed", "one context file changed ≤ 0.6× BuildKit", 0.6, ("buildkit",)),
     Goal("W2", "run-true", "run --rm ≤ 0.5× podman", 0.5, ("podman",)),
     Goal("W3", "commit", "commit ≤ 0.5× docker", 0.5, ("docker",)),
     Goal("W4", "push", "push ≤ 0.4× skopeo", 0.4, ("skopeo",)),
