@@ -167,3 +167,23 @@ def test_writable_bind_mount_writes_are_thrown_away(cli: Lamina, tmp_path: Path)
     assert sorted(p.name for p in (ctx / "sub").iterdir()) == ["g.txt"]
     assert cli.ok("run", "--rm", "rw:1", "cat", "/seen.txt", "/s.txt") == "changed\nchanged\nchanged\nstaged\n"
     assert leftovers(cli.root) == []
+
+
+def test_copy_link_is_not_rebuilt_when_a_step_before_it_changes(cli: Lamina, tmp_path: Path) -> None:
+    ctx = tmp_path / "linkctx"
+    ctx.mkdir()
+    (ctx / "data.txt").write_text("payload\n")
+    dockerfile = ("FROM busybox\nRUN echo {v} > /v\nCOPY --link data.txt /srv/data.txt\n"
+                  "RUN cat /v /srv/data.txt > /both\n")
+    (ctx / "Dockerfile").write_text(dockerfile.format(v=1))
+    cli.ok("build", "-q", "-t", "link:1", str(ctx))
+    (ctx / "Dockerfile").write_text(dockerfile.format(v=2))
+    res = cli("build", "--progress", "plain", "-t", "link:2", str(ctx))
+    assert res.code == 0, res.err
+    steps = [line for line in res.err.splitlines() if "COPY --link" in line or "CACHED" in line]
+    copy_vertex = next(line.split()[0] for line in steps if "COPY --link" in line)
+    assert f"{copy_vertex} CACHED" in res.err                    # stacked from its blob, not copied again
+    assert cli.ok("run", "--rm", "link:2", "cat", "/both") == "2\npayload\n"
+    assert cli.ok("run", "--rm", "link:2", "stat", "-c", "%a %u", "/srv") == "755 0\n"
+    assert leftovers(cli.root) == []
+    assert "0 damaged, 0 orphaned" in cli.ok("system", "check")   # the unstacked layer is the cache's

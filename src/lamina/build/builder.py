@@ -48,6 +48,7 @@ from lamina.errors import BuildFailed, DockerfileError, LaminaError
 __all__ = ["BuildRequest", "BuildResult", "Builder"]
 
 log = get_logger(__name__)
+LINK_ROOT = "link"   # the parent of a COPY --link step's cache key: none of the steps before it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,12 +274,16 @@ class Builder:
             state.layers.append(layer)
 
     def layer_step(self, state: StageState, instr: ins.Instruction, *, kind: str, created_by: str,
-                   inputs: Mapping[str, str], details: Mapping[str, str], work: Work) -> None:
+                   inputs: Mapping[str, str], details: Mapping[str, str], work: Work,
+                   link: bool = False) -> None:
         """A step that may make a layer: serve it from the cache or run ``work`` in a rw layer."""
         state.step += 1
         vertex = self.progress.vertex(f"[{state.label}{state.step}/{state.total}] "
                                       f"{copy_display(instr.original)}")
         self.step_vertices.add(vertex.number)
+        if link:
+            self._linked_step(state, instr, vertex, kind, created_by, {**inputs, "link": "true"}, details, work)
+            return
         key = CacheKey.make(state.key, kind, {**inputs, "instruction": created_by,
                                               "epoch": str(state.epoch)})
         parent_chain = state.top.chain_id if state.top else ""
@@ -296,6 +301,31 @@ class Builder:
         self.rebuilt.add(key.digest)
         self._finish(state, key, layer, created_by)
         vertex.done()
+
+    def _linked_step(self, state: StageState, instr: ins.Instruction, vertex: Vertex, kind: str, created_by: str,
+                     inputs: Mapping[str, str], details: Mapping[str, str], work: Work) -> None:
+        """``COPY --link``: the layer is built on an empty tree and cached without the steps before it.
+
+        So a changed base or an earlier rebuilt step does not rebuild it: its layer is stacked on
+        whatever is below now (applied from its blob, no copy from the context). Later steps still
+        key on everything before, the linked step included.
+        """
+        key = CacheKey.make(LINK_ROOT, kind, {**inputs, "instruction": created_by, "epoch": str(state.epoch)})
+        hit = self._lookup(key, "")
+        if hit is not None:
+            vertex.cached()
+            self.counts["cached"] += 1
+            layer = hit.layer
+        else:
+            self._explain_miss(state, vertex, key, details)
+            layer = self._run_work(state, instr, vertex, work, empty=True)
+            if self.cache is not None:
+                self.cache.record(key, CacheHit(layer=layer, parent_chain=""), details)
+            self.counts["built"] += 1
+        stacked = self.backend.stack(layer, state.top) if layer is not None else None
+        self._finish(state, CacheKey.make(state.key, "LINK", {"step": key.digest}), stacked, created_by)
+        if hit is None:
+            vertex.done()
 
     def _lookup(self, key: CacheKey, parent_chain: str) -> CacheHit | None:
         if self.cache is None or self.request.no_cache:
@@ -321,9 +351,11 @@ class Builder:
             vertex.explain(self.cache.explain(key, details))
         state.pending_explain = []
 
-    def _run_work(self, state: StageState, instr: ins.Instruction, vertex: Vertex, work: Work) -> LayerRef | None:
+    def _run_work(self, state: StageState, instr: ins.Instruction, vertex: Vertex, work: Work, *,
+                  empty: bool = False) -> LayerRef | None:
+        """Run *work* in a rw layer over the stage's top layer (over nothing with *empty*) and commit it."""
         try:
-            with self.backend.open_layer(state.top, epoch=state.epoch) as rw:
+            with self.backend.open_layer(None if empty else state.top, epoch=state.epoch) as rw:
                 work(rw, vertex)
                 return rw.commit()
         except BuildFailed as exc:

@@ -98,7 +98,8 @@ class StepHost(Protocol):
 
     def meta(self, state: StageState, instr: ins.Instruction, created_by: str) -> None: ...
     def layer_step(self, state: StageState, instr: ins.Instruction, *, kind: str, created_by: str,
-                   inputs: Mapping[str, str], details: Mapping[str, str], work: Work) -> None: ...
+                   inputs: Mapping[str, str], details: Mapping[str, str], work: Work,
+                   link: bool = False) -> None: ...
     def source_tree(self, state: StageState, source: str | None,
                     instr: ins.Instruction) -> AbstractContextManager[SourceTree]: ...
     def stage_view(self, source: str, instr: ins.Instruction) -> tuple[str, AbstractContextManager[Path]]: ...
@@ -378,6 +379,13 @@ def new_dir(rw: RwLayer, path: str, owner: Owner) -> Path | None:
     return found
 
 
+def _numeric_owner(spec: str) -> bool:
+    """True when ``--chown`` needs no /etc/passwd: ``--link`` builds on an empty tree, so a user
+    *name* is resolved against the stage like a plain COPY (the layer is then not linked)."""
+    user, _, group = spec.partition(":")
+    return not spec or (user.isdigit() and (group.isdigit() or not group))
+
+
 def layer_owner(rw: RwLayer, spec: str) -> Owner:
     """``--chown``/``USER`` as an Owner; only a name makes it read the layer's /etc files."""
     if not spec:
@@ -458,7 +466,7 @@ def dispatch_copy(host: StepHost, state: StageState, instr: ins.Copy | ins.Add) 
                 write_file(rw.rootfs, dest, doc.name, doc.text.encode(), opts)
 
         host.layer_step(state, instr, kind=keyword, created_by=created_by, inputs=inputs, details=details,
-                        work=work)
+                        work=work, link=instr.link and _numeric_owner(instr.chown or ""))
 
 
 class _Sources:

@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 from lamina._internal.logs import get_logger
 from lamina.build.backend import BaseImage, LayerRef, ProcessSpec
 from lamina.digest import Digest
-from lamina.errors import ContainerCommandError, InvalidArgument, LaminaError, NotFound
+from lamina.errors import ContainerCommandError, InternalError, InvalidArgument, LaminaError, NotFound
 
 if TYPE_CHECKING:
     from lamina.build.progress import ProgressEvent
@@ -391,6 +391,17 @@ class EngineBuildBackend:
             yield path
         finally:
             driver.unmount(found.layer_id)
+
+    def stack(self, layer: LayerRef, parent: LayerRef | None) -> LayerRef:
+        """*layer* (built on nothing: ``COPY --link``) on top of *parent*, applied from its blob if new."""
+        found = self.engine.layers.get(Digest.parse(layer.chain_id))
+        if parent is None and found.parent is None:
+            return layer
+        if found.blob_digest is None:
+            raise InternalError(f"linked layer {layer.chain_id} has no blob to stack")
+        made = self.engine.layers.ensure(found.diff_id, self._layer(parent), found.blob_digest, found.blob_size,
+                                         found.media_type)
+        return LayerRef(chain_id=str(made.chain_id), diff_id=str(made.diff_id))
 
     def scratch_dir(self) -> Path:
         path = self.home / "tmp" / os.urandom(16).hex()

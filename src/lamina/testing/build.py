@@ -172,6 +172,20 @@ class FakeBuildBackend:
             return
         yield path
 
+    def stack(self, layer: LayerRef, parent: LayerRef | None) -> LayerRef:
+        if parent is None:
+            return layer
+        chain = "sha256:" + hashlib.sha256(f"{parent.chain_id} {layer.diff_id}".encode()).hexdigest()
+        stacked = LayerRef(chain_id=chain, diff_id=layer.diff_id)
+        target, below, above = self.layer_dir(stacked), self.layer_dir(parent), self.layer_dir(layer)
+        assert target is not None and above is not None
+        if not target.exists():
+            work = self.home / "rw" / uuid.uuid4().hex
+            _copy_tree(below, work)
+            shutil.copytree(above, work, symlinks=True, dirs_exist_ok=True)
+            os.rename(work, target)
+        return stacked
+
     def scratch_dir(self) -> Path:
         return Path(tempfile.mkdtemp(dir=self.home))
 

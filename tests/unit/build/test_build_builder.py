@@ -253,3 +253,39 @@ def test_run_heredoc_and_mounts(build: Run, ctx: Path) -> None:
 def test_epoch_from_source_date_epoch(build: Run) -> None:
     build("FROM base\nRUN touch /x\n", epoch=86400)
     assert {h["created"] for h in build.config()["history"][1:]} == {"1970-01-02T00:00:00Z"}
+
+
+LINKED = "FROM base\nRUN echo one > /one\nCOPY --link src/ /app/src/\nRUN echo two > /two\n"
+
+
+def test_copy_link_survives_a_rebuilt_step_before_it(build: Run, ctx: Path, backend: FakeBuildBackend) -> None:
+    build(LINKED, ctx)
+    result = build(LINKED.replace("one > /one", "uno > /one"), ctx, cache_explain=True)
+    names = {e.vertex: e.name for e in build.events if e.name}
+    cached = [names.get(e.vertex, "") for e in build.events if e.kind == EventKind.CACHED]
+    assert result.built == 2 and result.cached == 1          # the RUNs rebuild, the linked COPY does not
+    assert any("COPY --link src/ /app/src/" in name for name in cached), cached
+    root = backend.layer_dir(backend.base_image("docker.io/library/out:latest").top)
+    assert root is not None
+    assert (root / "app/src/a.txt").read_text() == "a\n" and (root / "one").read_text() == "uno\n"
+    assert (root / "two").read_text() == "two\n"
+
+
+def test_copy_link_survives_a_new_base_and_matches_plain_copy_content(
+        build: Run, ctx: Path, backend: FakeBuildBackend) -> None:
+    df = "FROM base\nCOPY --link top.txt /top.txt\n"
+    build(df, ctx)
+    backend.add_image("base", {**BASE, "etc/new": "1"})
+    result = build(df, ctx)
+    assert result.cached == 1 and result.built == 0
+    linked = backend.base_image("docker.io/library/out:latest")
+    plain = build(df.replace("--link ", ""), ctx)
+    assert plain.built == 1
+    assert linked.config["rootfs"] == backend.base_image("docker.io/library/out:latest").config["rootfs"]
+
+
+def test_copy_link_with_a_user_name_is_a_plain_copy(build: Run, ctx: Path, backend: FakeBuildBackend) -> None:
+    df = "FROM base\nRUN echo one > /one\nCOPY --link --chown=root top.txt /top.txt\n"
+    build(df, ctx)
+    result = build(df.replace("one > /one", "uno > /one"), ctx)
+    assert result.built == 2   # a name needs the stage's /etc/passwd: keyed on the steps before it
