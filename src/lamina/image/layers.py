@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, BinaryIO
 from lamina._internal.logs import get_logger
 from lamina.digest import CHUNK, Digest, new_hash
 from lamina.errors import DigestMismatch, LayerNotFound
-from lamina.layer.compression import open_decompressed
 from lamina.layer.ids import chain_id as compute_chain_id
 
 if TYPE_CHECKING:
@@ -152,6 +151,7 @@ class LayerStore:
         reads *compressed* to its end. Records nothing: the caller removes the directory on error
         and ``adopt``s it once the compressed blob is verified as well.
         """
+        from lamina.layer.compression import open_decompressed  # not on the run path
         hashing = _HashingReader(open_decompressed(compressed))
         size = self.driver.apply_diff(layer_id, parent_id, hashing)  # type: ignore[arg-type]
         got = hashing.drain()

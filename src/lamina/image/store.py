@@ -23,7 +23,6 @@ from lamina.digest import Digest
 from lamina.errors import ImageInUse, ImageNotFound, InvalidArgument, InvalidManifest
 from lamina.reference import Reference
 from lamina.spec import mediatypes as mt
-from lamina.spec.canonical import canonical_json
 
 if TYPE_CHECKING:
     import sqlite3
@@ -146,6 +145,7 @@ class ImageStore:
             "layers": [{"mediaType": layer.media_type or mt.OCI_LAYER_GZIP,
                         "digest": str(layer.blob_digest), "size": layer.blob_size} for layer in layers],
         }
+        from lamina.spec.canonical import canonical_json  # writing only: not on the run path
         return canonical_json(manifest)
 
     def add(self, config_bytes: bytes, layers: Sequence[Layer], *, tags: Sequence[str] = (),
