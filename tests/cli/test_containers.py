@@ -231,6 +231,30 @@ def test_cp_both_ways_and_export(cli, tmp_path):
         assert "tmp/in.txt" in tar.getnames() and "bin/busybox" in tar.getnames()
 
 
+def test_cp_goes_through_volumes_binds_and_refuses_read_only(cli, tmp_path):
+    """cp sees the container's mounts as the container does: the deepest volume holds a path."""
+    host = tmp_path / "ro"
+    host.mkdir()
+    (tmp_path / "in.txt").write_text("from host\n")
+    cli.ok("run", "-d", "--name", "mounts", "-v", "outer:/data", "-v", "inner:/data/sub",
+           "-v", f"{host}:/ro:ro", "--tmpfs", "/scratch", "busybox", "sleep", "600")
+    cli.ok("cp", str(tmp_path / "in.txt"), "mounts:/data/sub/x.txt")
+    cli.ok("cp", str(tmp_path / "in.txt"), "mounts:/data/y.txt")
+    assert cli.ok("exec", "mounts", "cat", "/data/sub/x.txt", "/data/y.txt") == "from host\nfrom host\n"
+    cli.ok("exec", "mounts", "sh", "-c", "echo inside > /data/sub/z.txt && ln -s /ro /data/to-ro")
+    cli.ok("cp", "mounts:/data/sub/z.txt", str(tmp_path / "z.txt"))
+    assert (tmp_path / "z.txt").read_text() == "inside\n"
+    for target in ("mounts:/ro/w.txt", "mounts:/data/to-ro/w.txt"):   # directly and through a symlink
+        res = cli("cp", str(tmp_path / "in.txt"), target)
+        assert res.code == 1 and "read-only" in res.err
+    assert list(host.iterdir()) == []
+    res = cli("cp", str(tmp_path / "in.txt"), "mounts:/scratch/")
+    assert res.code == 1 and "tmpfs" in res.err
+    cli.ok("rm", "-f", "-v", "mounts")
+    cli.ok("run", "--rm", "-v", "inner:/v", "busybox", "cat", "/v/x.txt")   # the data lives in the volume
+    cli.ok("volume", "rm", "outer", "inner")
+
+
 # ---------------------------------------------------------------- detached life
 def test_detached_logs_exec_top_stop_escalates(cli):
     cid = cli.ok("run", "-d", "--name", "trap", "busybox", "sh", "-c",

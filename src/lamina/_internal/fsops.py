@@ -15,7 +15,7 @@ import contextlib
 import errno
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -114,11 +114,14 @@ def move_to_trash(path: str | os.PathLike[str], trash: str | os.PathLike[str]) -
 MAX_SYMLINKS = 40
 
 
-def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
+def resolve_in_root(root: Path, path: str, *, follow_last: bool = True,
+                    mounts: Sequence[tuple[str, Path]] = ()) -> Path:
     """Host path of the in-root absolute *path* under *root*, following symlinks without leaving *root*.
 
     ``..`` stops at the root and absolute link targets restart at it, as a chroot would see them;
-    the last component is followed only when *follow_last*. Raises InvalidArgument on a link loop.
+    the last component is followed only when *follow_last*. *mounts* are (in-root destination, host
+    directory) pairs mounted over the root, as a container sees its volumes and binds: the deepest
+    one holding a path decides where it lives. Raises InvalidArgument on a link loop.
     """
     parts = [p for p in path.split("/") if p not in ("", ".")]
     done: list[str] = []
@@ -129,7 +132,7 @@ def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
             if done:
                 done.pop()
             continue
-        candidate = root.joinpath(*done, name)
+        candidate = _host_path(root, [*done, name], mounts)
         if os.path.islink(candidate) and (parts or follow_last):
             hops += 1
             if hops > MAX_SYMLINKS:
@@ -140,7 +143,21 @@ def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
             parts = [p for p in target.split("/") if p not in ("", ".")] + parts
             continue
         done.append(name)
-    return root.joinpath(*done)
+    return _host_path(root, done, mounts)
+
+
+def _host_path(root: Path, parts: Sequence[str], mounts: Sequence[tuple[str, Path]]) -> Path:
+    """Where the in-root path *parts* lives: under the deepest mount holding it, else under *root*."""
+    inner = "/" + "/".join(parts)
+    best: tuple[str, Path] | None = None
+    for dest, source in mounts:
+        dest = "/" + dest.strip("/")
+        if (inner == dest or inner.startswith(dest.rstrip("/") + "/")) and (best is None or len(dest) > len(best[0])):
+            best = (dest, source)
+    if best is None:
+        return root.joinpath(*parts)
+    rest = inner[len(best[0]):].strip("/")
+    return best[1].joinpath(rest) if rest else best[1]
 
 
 DIRECT_CHUNK = 1 << 20   # O_DIRECT writes are whole multiples of this, from a page-aligned buffer

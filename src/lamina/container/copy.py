@@ -1,10 +1,12 @@
 """``cp`` between a container's mounted rootfs and the host, and path resolution inside a rootfs.
 
-Must not mount anything or know about records: callers pass the mounted rootfs path.
-Every container path is resolved by ``resolve_in_root``, which follows symlinks the way
-the kernel would inside a chroot (absolute targets restart at the rootfs, ``..`` stops
-at it), so no symlink in the image can point a copy at the host. Writes go through the
-mounted (overlay) view, so the kernel copies files up into the rw layer.
+Must not mount anything or know about records: callers pass the mounted rootfs path and the
+container's mounts. Every container path is resolved by ``resolve_in_root``, which follows
+symlinks the way the kernel would inside a chroot (absolute targets restart at the rootfs,
+``..`` stops at it), so no symlink in the image can point a copy at the host; a path inside a
+volume or bind mount resolves into that mount's host directory (the deepest one wins), as the
+container sees it. Writes go through the mounted (overlay) view, so the kernel copies files up
+into the rw layer. A directory copied out holds what is under it in its own mount only.
 
 Both directions move a tar stream (docker's model): copying out writes a tar of the
 source (never dereferencing symlinks) and extracts it at the destination; copying in
@@ -19,11 +21,43 @@ import posixpath
 import stat
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from lamina._internal.fsops import resolve_in_root
 from lamina.errors import InvalidOption, PathNotFound
+
+
+class MountPoint(NamedTuple):
+    """A container mount as ``cp`` sees it: in-container destination, host directory (None: tmpfs)."""
+
+    destination: str
+    source: Path | None
+    read_only: bool = False
+
+
+def _holder(mounts: Sequence[MountPoint], path: str) -> MountPoint | None:
+    """The deepest mount holding the in-container *path* (lexically)."""
+    inner = posixpath.normpath("/" + path.lstrip("/"))   # normpath keeps a leading "//"
+    held = [m for m in mounts if inner == m.destination or inner.startswith(m.destination.rstrip("/") + "/")]
+    return max(held, key=lambda m: len(m.destination), default=None)
+
+
+def _resolve(rootfs: Path, mounts: Sequence[MountPoint], path: str, *, follow_last: bool = True,
+             writing: bool = False) -> Path:
+    holder = _holder(mounts, path)
+    if holder is not None and holder.source is None:
+        raise InvalidOption(f"copy {'to' if writing else 'from'} {path}: it is in a tmpfs mount, which only the "
+                            "container can see")
+    if writing and holder is not None and holder.read_only:
+        raise InvalidOption(f"copy to {path}: mounted volume {holder.destination} is marked read-only")
+    pairs = [(m.destination, m.source) for m in mounts if m.source is not None]
+    resolved = resolve_in_root(rootfs, path, follow_last=follow_last, mounts=pairs)
+    for mount in mounts:   # a symlink may lead into a read-only mount the path itself is not in
+        if writing and mount.read_only and mount.source is not None and resolved.is_relative_to(mount.source):
+            raise InvalidOption(f"copy to {path}: mounted volume {mount.destination} is marked read-only")
+    return resolved
 
 
 def _split_contents(path: str) -> tuple[str, bool]:
@@ -62,11 +96,11 @@ def _target(dest: Path, name: str, *, source_is_dir: bool, contents: bool) -> tu
     return dest.parent, dest.name
 
 
-def copy_out(rootfs: Path, container_path: str, dest: str | BinaryIO) -> None:
+def copy_out(rootfs: Path, container_path: str, dest: str | BinaryIO, mounts: Sequence[MountPoint] = ()) -> None:
     """Copy *container_path* out to host path *dest* (a str: "dir/." means its contents), or as a
     tar stream when *dest* is a file object."""
     path, contents = _split_contents(container_path)
-    source = resolve_in_root(rootfs, path, follow_last=contents or path.endswith("/"))
+    source = _resolve(rootfs, mounts, path, follow_last=contents or path.endswith("/"))
     if not source.exists() and not source.is_symlink():
         raise PathNotFound(container_path, f"could not find the file {container_path} in container")
     name = posixpath.basename(path.rstrip("/")) or "."
@@ -81,10 +115,10 @@ def copy_out(rootfs: Path, container_path: str, dest: str | BinaryIO) -> None:
         _extract(tmp, parent)
 
 
-def copy_in(rootfs: Path, source: str | BinaryIO, container_path: str) -> None:
+def copy_in(rootfs: Path, source: str | BinaryIO, container_path: str, mounts: Sequence[MountPoint] = ()) -> None:
     """Copy host path *source* (or a tar stream) into the container at *container_path*."""
     path, contents_dest = _split_contents(container_path)
-    dest = resolve_in_root(rootfs, path)
+    dest = _resolve(rootfs, mounts, path, writing=True)
     if not isinstance(source, str):
         if not dest.is_dir():
             raise PathNotFound(container_path, f"copy to {container_path}: destination must be a directory "

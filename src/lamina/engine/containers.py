@@ -21,6 +21,7 @@ from lamina.container.ocispec import RunOptions
 from lamina.container.store import ContainerStore
 
 if TYPE_CHECKING:
+    from lamina.container.copy import MountPoint
     from lamina.container.logs import LogEntry
     from lamina.container.volumes import VolumeRequest
     from lamina.engine.engine import Engine
@@ -184,13 +185,13 @@ class ContainerService:
         from lamina.container.copy import copy_out
         container, _ = self.get(name)
         with self.manager.mounted(container) as rootfs:
-            copy_out(rootfs, path, dest)
+            copy_out(rootfs, path, dest, _mount_points(container))
 
     def copy_to(self, name: str, source: str | BinaryIO, path: str) -> None:
         from lamina.container.copy import copy_in
         container, _ = self.get(name)
         with self.manager.mounted(container) as rootfs:
-            copy_in(rootfs, source, path)
+            copy_in(rootfs, source, path, _mount_points(container))
 
     def commit(self, name: str, reference: str | None = None, *, changes: Sequence[str] = (),
                message: str | None = None, author: str | None = None, pause: bool = True) -> Image:
@@ -254,6 +255,15 @@ class ContainerService:
         driver = self.engine.driver
         data = driver.metadata(container.layer_id) if driver.exists(container.layer_id) else None
         return {"Name": driver.name, "Data": data}
+
+
+def _mount_points(container: Container) -> builtins.list[MountPoint]:
+    """The container's volumes, binds and tmpfs mounts as ``cp`` resolves paths through them."""
+    from pathlib import Path
+
+    from lamina.container.copy import MountPoint
+    return [MountPoint(m.destination, Path(m.source) if m.type != "tmpfs" and m.source else None, m.read_only)
+            for m in container.mounts]
 
 
 def _committed_config(container: Container, image_config: dict[str, Any]) -> dict[str, Any]:

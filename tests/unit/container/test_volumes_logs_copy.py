@@ -121,3 +121,18 @@ def test_copy_both_ways(tmp_path):
     (root / "dst").mkdir()
     copy_in(root, buf, "/dst")
     assert (root / "dst" / "etc" / "f").exists()
+
+
+def test_resolve_in_root_follows_the_deepest_mount(tmp_path):
+    from lamina._internal.fsops import resolve_in_root
+    root, outer, inner = tmp_path / "root", tmp_path / "outer", tmp_path / "inner"
+    for d in (root / "etc", outer / "sub", inner):
+        d.mkdir(parents=True)
+    (root / "link").symlink_to("/data/sub")
+    mounts = [("/data", outer), ("/data/sub", inner)]
+    assert resolve_in_root(root, "/etc/x", mounts=mounts) == root / "etc" / "x"
+    assert resolve_in_root(root, "/data/y", mounts=mounts) == outer / "y"
+    assert resolve_in_root(root, "/data/sub", mounts=mounts) == inner
+    assert resolve_in_root(root, "/data/sub/x", mounts=mounts) == inner / "x"
+    assert resolve_in_root(root, "/link/x", mounts=mounts) == inner / "x"          # a symlink into a mount
+    assert resolve_in_root(root, "/data/sub/../../etc", mounts=mounts) == root / "etc"
