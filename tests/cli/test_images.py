@@ -146,6 +146,7 @@ def test_import_gzip_and_stdin(lamina_copy):
     (["history", "nosuch:1"], 1, "no such image"),
     (["import", "/nonexistent.tar"], 1, "/nonexistent.tar"),
     (["images", "--bogus"], 125, "--bogus"),
+    (["nosuchverb"], 1, "No such command 'nosuchverb'"),
     (["import", "-c", "FROB x", "/dev/null"], 1, "FROB"),
 ])
 def test_bad_input_errors(lamina_copy, busybox_tar, args, code, msg):
@@ -169,3 +170,8 @@ def test_unknown_layout_version_refused(lamina_copy):
     (lamina_copy.root / "layout-version").write_text("99\n")
     res = lamina_copy("images")
     assert res.code == 1 and "layout-version '99'" in res.err
+
+
+def test_no_arguments_print_help_and_succeed(lamina_copy):
+    res = lamina_copy()
+    assert res.code == 0 and "Commands:" in res.out and "run" in res.out

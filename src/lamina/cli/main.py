@@ -16,6 +16,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import click
 
 _state = {"engine_error_exit": 1}
 LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
@@ -60,14 +64,24 @@ def _click_main(args: list[str]) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
-        exc.show()
-        return 125  # docker: flag and usage errors exit 125
+        return _usage_error(exc)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except click.exceptions.Abort:
         return 130
     return 0
+
+
+def _usage_error(exc: click.UsageError) -> int:
+    """docker's codes: no command prints the help (0), an unknown one exits 1, bad flags 125."""
+    ctx = exc.ctx
+    at_root = ctx is not None and ctx.parent is None
+    if ctx is not None and at_root and exc.format_message() == "Missing command.":
+        sys.stdout.write(ctx.get_help() + "\n")
+        return 0
+    exc.show()
+    return 1 if at_root and exc.format_message().startswith("No such command") else 125
 
 
 def fast_command(args: Sequence[str]) -> Callable[[], int] | None:
