@@ -38,6 +38,14 @@ L ps
 L logs bg
 L exec bg sh -c 'echo "inside: pid $$"'
 L top bg
+L pause bg
+L ps --format '{{.Names}}: {{.Status}}'
+L unpause bg
 L stop -t 1 bg
 L ps -a -s
 L volume ls
+
+echo "== docker's 'run -dit IMAGE sh': a shell waiting on its terminal, its output in the logs"
+L run -dit --name shell busybox sh
+L exec shell sh -c 'echo "stdin of pid 1: $(readlink /proc/1/fd/0)"'
+L rm -f shell
