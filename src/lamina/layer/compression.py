@@ -128,7 +128,7 @@ class CompressingWriter:
     ``write`` accepts any chunking; the output bytes depend only on the input bytes,
     the compression and the level. The target is flushed but never closed.
     Levels: gzip 0–3 (isal; default 1), zstd 1–22 (default 3); ignored for "none".
-    ``threads`` (gzip only) changes speed, never the output. With ``hash_output=False`` the
+    ``threads`` changes speed, never the output. With ``hash_output=False`` the
     compressed bytes are not hashed (for a target that hashes them itself, like a blob writer):
     ``finish()`` is then refused and ``finish_plain()`` returns the uncompressed side only.
     """
@@ -148,18 +148,20 @@ class CompressingWriter:
         self._encoder = self._open_encoder(threads)
 
     def _open_encoder(self, threads: int | None) -> BinaryIO | None:
+        count = max(1, threads if threads is not None else min(4, os.cpu_count() or 1))
         if self.compression == "gzip":
             from isal import igzip_threaded
 
             if not 0 <= self.level <= 3:
                 raise InvalidArgument(f"compress layer: gzip level {self.level} not in 0..3")
-            count = threads if threads is not None else min(4, os.cpu_count() or 1)
             return cast(BinaryIO, igzip_threaded.open(  # type: ignore[no-untyped-call]
-                self._sink, "wb", compresslevel=self.level, threads=max(1, count), block_size=GZIP_BLOCK))
+                self._sink, "wb", compresslevel=self.level, threads=count, block_size=GZIP_BLOCK))
         if self.compression == "zstd":
             import zstandard
 
-            cctx = zstandard.ZstdCompressor(level=self.level, write_content_size=False)
+            # zstd's multi-threaded mode (any threads >= 1) writes the same frame whatever the
+            # thread count and the write sizes (measured: 1, 2, 4, 8 workers), unlike threads=0.
+            cctx = zstandard.ZstdCompressor(level=self.level, write_content_size=False, threads=count)
             return cast(BinaryIO, cctx.stream_writer(cast(IO[bytes], self._sink), closefd=False))
         return None
 
