@@ -326,6 +326,20 @@ def test_pause_unpause_and_commit_of_a_running_container(cli):
     cli.ok("rmi", "ticked:1")
 
 
+def test_rename_running_and_stopped_containers(cli):
+    cli.ok("run", "-d", "--name", "first", "busybox", "sleep", "60")
+    cli.ok("create", "--name", "second", "busybox", "true")
+    assert cli.ok("rename", "first", "renamed") == ""
+    assert cli.ok("exec", "renamed", "echo", "alive") == "alive\n"
+    assert _inspect(cli, "renamed")["Name"] == "/renamed"
+    assert cli("inspect", "first").code == 1
+    res = cli("rename", "renamed", "second")
+    assert res.code == 1 and "already in use" in res.err
+    assert cli("rename", "renamed", "renamed").code == 1
+    cli.ok("create", "--name", "first", "busybox", "true")          # the old name is free again
+    cli.ok("rm", "-f", "renamed", "second", "first")
+
+
 def test_start_restart_kill(cli):
     cli.ok("create", "--name", "life", "busybox", "sh", "-c",
            "trap 'exit 143' TERM; while true; do sleep 0.2; done")

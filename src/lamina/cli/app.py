@@ -38,6 +38,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "kill": ("kill", "Kill one or more running containers"),
     "pause": ("pause", "Pause all processes within one or more containers"),
     "unpause": ("unpause", "Unpause all processes within one or more containers"),
+    "rename": ("rename", "Rename a container"),
     "restart": ("restart", "Restart one or more containers"),
     "wait": ("wait", "Block until one or more containers stop, then print their exit codes"),
     "rm": ("rm", "Remove one or more containers"),

@@ -498,6 +498,15 @@ class ContainerManager:
             self.wait_exit(container.id, 30)
         return container
 
+    def rename(self, name_or_id: str, new_name: str) -> Container:
+        """docker rename (running or not): ``NameInUse``, ``InvalidOption`` for a bad or unchanged name."""
+        container, _ = self.get(name_or_id)
+        name = validate_name(new_name)
+        if name == container.name:
+            raise InvalidOption(f"renaming a container with the same name as its current name: {name}")
+        with self.store.lock(container.id):
+            return self.store.rename(self.store.load(container.id), name)
+
     # ------------------------------------------------------------ pause
     def pause(self, name_or_id: str) -> Container:
         """docker pause: freeze every process (cgroup freezer); ``InvalidStateTransition`` unless running."""

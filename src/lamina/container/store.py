@@ -27,6 +27,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from lamina._internal.fsops import atomic_write, move_to_trash, rmtree
@@ -125,7 +126,7 @@ class ContainerStore:
                 fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 holder = self._name_holder(name)
-                if holder is not None and (self.root / holder).is_dir():
+                if holder is not None and (self.root / holder).is_dir() and self._holds(holder, name):
                     raise NameInUse(f"/{name}", f'container "{holder}". You have to remove '
                                     "(or rename) that container to be able to reuse that name") from None
                 entry.unlink(missing_ok=True)  # a stale claim left by a crash
@@ -134,6 +135,31 @@ class ContainerStore:
                 f.write(container_id)
             return
         raise NameInUse(f"/{name}", "another container")
+
+    def _holds(self, container_id: str, name: str) -> bool:
+        """False when the record kept another name: a rename that crashed before rewriting it."""
+        try:
+            return self.load(container_id).name == name
+        except (ContainerNotFound, StoreCorrupted, OSError, ValueError):
+            return True   # being created, or unreadable: the claim stands
+
+    def rename(self, container: Container, name: str) -> Container:
+        """docker rename: claim *name*, rewrite the record with it, then release the old name.
+
+        ``NameInUse`` when another container has *name*. A crash after the claim leaves a claim the
+        record does not hold, which the next claim of that name takes over.
+        """
+        self._claim(name, container.id)
+        renamed = replace(container, name=name)
+        try:
+            atomic_write(self.dir(container.id) / "config.json", json.dumps(renamed.to_json()).encode(),
+                         durable=False)
+        except BaseException:
+            (self.names / name).unlink(missing_ok=True)
+            raise
+        if self._name_holder(container.name) == container.id:
+            (self.names / container.name).unlink(missing_ok=True)
+        return renamed
 
     def _name_holder(self, name: str) -> str | None:
         try:

@@ -100,6 +100,9 @@ class ContainerService:
     def kill(self, name: str, signal: str = "SIGKILL") -> Container:
         return self.manager.kill(name, signal)
 
+    def rename(self, name: str, new_name: str) -> Container:
+        return self.manager.rename(name, new_name)
+
     def pause(self, name: str) -> Container:
         return self.manager.pause(name)
 

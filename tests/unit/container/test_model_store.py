@@ -104,3 +104,17 @@ def test_state_save_and_watch(tmp_path):
     from lamina._internal.locking import FileLock
     with FileLock(store.monitor_lock_path(CID)):
         assert store.watched(CID)
+
+
+def test_rename_claim_left_by_a_crash_is_taken_over(tmp_path):
+    from lamina.container.model import ContainerState
+    from lamina.container.store import ContainerStore
+    store = ContainerStore(tmp_path)
+    cid, other = "a" * 64, "b" * 64
+    for container_id, name in ((cid, "kept"), (other, "other")):
+        store.reserve(container_id, name).release()
+        store.commit(record(container_id, name), ContainerState())
+    (store.names / "wanted").write_text(cid)     # a rename of `kept` that died before rewriting the record
+    renamed = store.rename(store.load(other), "wanted")
+    assert renamed.name == "wanted" and store.resolve("wanted").id == other
+    assert store.resolve("kept").id == cid and not (store.names / "other").exists()
