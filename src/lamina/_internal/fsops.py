@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import posixpath
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -146,18 +147,31 @@ def resolve_in_root(root: Path, path: str, *, follow_last: bool = True,
     return _host_path(root, done, mounts)
 
 
+def deepest_mount(path: str, destinations: Iterable[str]) -> str | None:
+    """Which of the mount *destinations* holds the absolute in-root *path* (the deepest one), if any."""
+    inner = _absolute(path)
+    best: tuple[str, str] | None = None   # (as given, normalised)
+    for dest in destinations:
+        norm = _absolute(dest)
+        held = inner == norm or inner.startswith(norm.rstrip("/") + "/")
+        if held and (best is None or len(norm) > len(best[1])):
+            best = (dest, norm)
+    return best[0] if best else None
+
+
+def _absolute(path: str) -> str:
+    return posixpath.normpath("/" + path.lstrip("/"))   # normpath keeps a leading "//"
+
+
 def _host_path(root: Path, parts: Sequence[str], mounts: Sequence[tuple[str, Path]]) -> Path:
     """Where the in-root path *parts* lives: under the deepest mount holding it, else under *root*."""
     inner = "/" + "/".join(parts)
-    best: tuple[str, Path] | None = None
-    for dest, source in mounts:
-        dest = "/" + dest.strip("/")
-        if (inner == dest or inner.startswith(dest.rstrip("/") + "/")) and (best is None or len(dest) > len(best[0])):
-            best = (dest, source)
-    if best is None:
+    dest = deepest_mount(inner, (d for d, _ in mounts))
+    if dest is None:
         return root.joinpath(*parts)
-    rest = inner[len(best[0]):].strip("/")
-    return best[1].joinpath(rest) if rest else best[1]
+    source = next(s for d, s in mounts if d == dest)
+    rest = inner[len(_absolute(dest)):].strip("/")
+    return source.joinpath(rest) if rest else source
 
 
 DIRECT_CHUNK = 1 << 20   # O_DIRECT writes are whole multiples of this, from a page-aligned buffer

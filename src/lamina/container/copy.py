@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from lamina._internal.fsops import resolve_in_root
+from lamina._internal.fsops import deepest_mount, resolve_in_root
 from lamina.errors import InvalidOption, PathNotFound
 
 
@@ -37,24 +37,15 @@ class MountPoint(NamedTuple):
     read_only: bool = False
 
 
-def _holder(mounts: Sequence[MountPoint], path: str) -> MountPoint | None:
-    """The deepest mount holding the in-container *path* (lexically)."""
-    inner = posixpath.normpath("/" + path.lstrip("/"))   # normpath keeps a leading "//"
-    held = [m for m in mounts if inner == m.destination or inner.startswith(m.destination.rstrip("/") + "/")]
-    return max(held, key=lambda m: len(m.destination), default=None)
-
-
 def _resolve(rootfs: Path, mounts: Sequence[MountPoint], path: str, *, follow_last: bool = True,
              writing: bool = False) -> Path:
-    holder = _holder(mounts, path)
-    if holder is not None and holder.source is None:
+    holder = deepest_mount(path, (m.destination for m in mounts))
+    if any(m.destination == holder and m.source is None for m in mounts):
         raise InvalidOption(f"copy {'to' if writing else 'from'} {path}: it is in a tmpfs mount, which only the "
                             "container can see")
-    if writing and holder is not None and holder.read_only:
-        raise InvalidOption(f"copy to {path}: mounted volume {holder.destination} is marked read-only")
     pairs = [(m.destination, m.source) for m in mounts if m.source is not None]
     resolved = resolve_in_root(rootfs, path, follow_last=follow_last, mounts=pairs)
-    for mount in mounts:   # a symlink may lead into a read-only mount the path itself is not in
+    for mount in mounts:   # the resolved path: a symlink may lead into a read-only mount
         if writing and mount.read_only and mount.source is not None and resolved.is_relative_to(mount.source):
             raise InvalidOption(f"copy to {path}: mounted volume {mount.destination} is marked read-only")
     return resolved
