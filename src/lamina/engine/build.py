@@ -159,7 +159,7 @@ class EngineRwLayer:
         return not os.path.lexists(self.rootfs / dest.lstrip("/"))
 
     def commit(self) -> LayerRef | None:
-        from lamina.layer.compression import CompressingWriter
+        from lamina.image.layers import compress_layer_blob
         from lamina.spec import mediatypes as mt
         self._unmount()
         parent_id = self.parent.layer_id if self.parent else None
@@ -167,13 +167,10 @@ class EngineRwLayer:
         if not changes:
             return None
         engine = self.backend.engine
-        # The blob writer hashes the compressed bytes (not twice); nothing reads the blob back
-        # during the build (the layer is this rw dir, sealed), so it skips the page cache.
-        with engine.blobs.writer(direct=True) as out:
-            writer = CompressingWriter(out, "gzip", hash_output=False)  # type: ignore[arg-type]
-            size = self._write_diff(changes, parent_id, writer)
-            diff_id, _ = writer.finish_plain()
-            info = out.commit()
+        # Nothing reads the blob back during the build (the layer is this rw dir, sealed), so it
+        # skips the page cache.
+        diff_id, info, size = compress_layer_blob(
+            engine.blobs, lambda out: self._write_diff(changes, parent_id, out), direct=True)
         layer = self._adopt(diff_id, info.digest, info.size, mt.OCI_LAYER_GZIP, size)
         if layer is None:
             layer = engine.layers.ensure(diff_id, self.parent, info.digest, info.size, mt.OCI_LAYER_GZIP)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from lamina.engine.engine import Engine
     from lamina.image.layers import Layer
     from lamina.image.store import Image, ImageStore
-    from lamina.layer.compression import CompressingWriter, Compression
+    from lamina.layer.compression import Compression
     from lamina.store.blobs import BlobInfo
 
 log = get_logger(__name__)
@@ -57,13 +57,10 @@ class ImageService:
     def store_layer(self, tar_stream: BinaryIO, parent: Layer | None = None, *,
                     compression: Compression = "gzip") -> Layer:
         """Compress an uncompressed layer tar into the blob store and register it on *parent*."""
-        from lamina.layer.compression import CompressingWriter
+        from lamina.image.layers import compress_layer_blob
         blobs = self.engine.blobs
-        with blobs.writer() as out:
-            writer = CompressingWriter(out, compression, hash_output=False)  # type: ignore[arg-type]  # file-like
-            shutil.copyfileobj(tar_stream, writer, 1 << 20)
-            diff_id, _ = writer.finish_plain()
-            info = out.commit()   # the blob writer hashes the compressed bytes: once, here
+        diff_id, info, _ = compress_layer_blob(
+            blobs, lambda out: shutil.copyfileobj(tar_stream, out, 1 << 20), compression)
         media = {"gzip": mt.OCI_LAYER_GZIP, "zstd": mt.OCI_LAYER_ZSTD}.get(compression, mt.OCI_LAYER)
         try:
             return self.engine.layers.ensure(diff_id, parent, info.digest, info.size, media)
@@ -102,14 +99,14 @@ class ImageService:
     def _write_and_apply(self, write_tar: Callable[[BinaryIO], object],
                          apply: Callable[[BinaryIO], int]) -> tuple[Digest, int, BlobInfo]:
         """(diffID, applied size, blob) of the tar *write_tar* writes, gzipped and *apply*-ed at once."""
-        from lamina.layer.compression import CompressingWriter
-        with self.engine.blobs.writer() as out:
-            writer = CompressingWriter(out, "gzip", hash_output=False)  # type: ignore[arg-type]  # file-like
-            with _ApplyTee(writer, apply) as tee:
+        from lamina.image.layers import compress_layer_blob
+
+        def write(out: BinaryIO) -> int:
+            with _ApplyTee(out, apply) as tee:
                 write_tar(cast(BinaryIO, tee))
-                size = tee.finish()
-            diff_id, _ = writer.finish_plain()
-            return diff_id, size, out.commit()  # the blob writer hashes the compressed bytes: once, here
+                return tee.finish()
+        diff_id, info, size = compress_layer_blob(self.engine.blobs, write)
+        return diff_id, size, info
 
     def import_tarball(self, source: BinaryIO, *, source_name: str, reference: str | None = None,
                        changes: Sequence[str] = (), message: str | None = None) -> Image:
@@ -239,7 +236,7 @@ class _ApplyTee:
     thread always reads the pipe to its end, so a failed apply never blocks the writer.
     """
 
-    def __init__(self, target: CompressingWriter, apply: Callable[[BinaryIO], int]) -> None:
+    def __init__(self, target: BinaryIO, apply: Callable[[BinaryIO], int]) -> None:
         import fcntl
         self._target = target
         read_fd, self._fd = os.pipe2(os.O_CLOEXEC)

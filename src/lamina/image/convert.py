@@ -11,6 +11,7 @@ call wrote, which the caller removes once the push is done (they are not part of
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,16 +85,17 @@ def _layer(blobs: BlobStoreProtocol, layer: dict[str, Any], diff_id: Digest, com
 
 def reencode(blobs: BlobStoreProtocol, digest: Digest, diff_id: Digest, compression: mt.Compression) -> BlobInfo:
     """Store the layer blob *digest* again in *compression*; ``DigestMismatch`` unless it unpacks to *diff_id*."""
-    from lamina.layer.compression import CompressingWriter, open_decompressed
-    with blobs.open(digest) as source, blobs.writer() as out:
-        writer = CompressingWriter(out, compression, hash_output=False)  # type: ignore[arg-type]  # file-like
-        plain = open_decompressed(source)  # type: ignore[arg-type]  # VerifyingReader is a binary stream
-        while chunk := plain.read(CHUNK):
-            writer.write(chunk)
-        found, _ = writer.finish_plain()
+    from lamina.image.layers import compress_layer_blob
+    from lamina.layer.compression import open_decompressed
+
+    def check(found: Digest) -> None:
         if found != diff_id:
             raise DigestMismatch(str(diff_id), str(found), what=f"uncompressed layer {digest}")
-        return out.commit()
+    with blobs.open(digest) as source:
+        plain = open_decompressed(source)  # type: ignore[arg-type]  # VerifyingReader is a binary stream
+        _, info, _ = compress_layer_blob(blobs, lambda out: shutil.copyfileobj(plain, out, CHUNK), compression,
+                                         check=check)
+    return info
 
 
 def _kept(media_type: str, compression: mt.Compression) -> bool:

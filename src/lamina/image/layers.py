@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from lamina._internal.logs import get_logger
 from lamina.digest import CHUNK, Digest, new_hash
@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
     from lamina.driver.base import Driver
     from lamina.image.metadata import MetadataDB
-    from lamina.store.blobs import BlobStore
+    from lamina.spec.mediatypes import Compression
+    from lamina.store.blobs import BlobInfo, BlobStore, BlobStoreProtocol
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +75,25 @@ class _HashingReader:
         while self.read(CHUNK):
             pass
         return Digest("sha256", self.hash.hexdigest())
+
+
+def compress_layer_blob(blobs: BlobStoreProtocol, write_tar: Callable[[BinaryIO], T],
+                        compression: Compression = "gzip", *, check: Callable[[Digest], None] | None = None,
+                        direct: bool = False) -> tuple[Digest, BlobInfo, T]:
+    """Store the uncompressed layer tar *write_tar* writes as a compressed blob.
+
+    Returns (diffID, the blob, what *write_tar* returned). The compressed bytes are hashed once,
+    by the blob writer. *check* sees the diffID before the blob is published and may raise
+    (nothing is then left behind); *direct* is ``BlobWriter``'s.
+    """
+    from lamina.layer.compression import CompressingWriter
+    with blobs.writer(direct=direct) as out:
+        writer = CompressingWriter(out, compression, hash_output=False)  # type: ignore[arg-type]  # file-like
+        result = write_tar(cast(BinaryIO, writer))
+        diff_id, _ = writer.finish_plain()
+        if check is not None:
+            check(diff_id)
+        return diff_id, out.commit(), result
 
 
 def next_chain_id(parent: Layer | None, diff_id: Digest) -> Digest:
