@@ -22,8 +22,6 @@ from lamina.spec import mediatypes as mt
 from lamina.spec.canonical import canonical_json
 from lamina.store.blobs import BlobInfo, BlobStoreProtocol
 
-Step = Callable[[int, int], None]   # (layers done, layers in all): progress of a conversion
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Converted:
@@ -35,8 +33,7 @@ class Converted:
 
 
 def recompress(blobs: BlobStoreProtocol, manifest: bytes, media_type: str, diff_ids: Sequence[Digest],
-               compression: mt.Compression, *, in_use: Callable[[Digest], bool] = lambda _: False,
-               on_layer: Step | None = None) -> Converted:
+               compression: mt.Compression, *, in_use: Callable[[Digest], bool] = lambda _: False) -> Converted:
     """The image of *manifest* (layers in diffID order *diff_ids*) with every layer in *compression*.
 
     When every layer already is, that is *manifest* itself, unchanged. On failure the blobs
@@ -52,10 +49,8 @@ def recompress(blobs: BlobStoreProtocol, manifest: bytes, media_type: str, diff_
     new_layers: list[dict[str, Any]] = []
     created: list[Digest] = []
     try:
-        for i, (layer, diff_id) in enumerate(zip(layers, diff_ids, strict=True)):
+        for layer, diff_id in zip(layers, diff_ids, strict=True):
             new_layers.append(_layer(blobs, layer, diff_id, compression, created))
-            if on_layer is not None:
-                on_layer(i + 1, len(layers))
     except BaseException:
         for digest in created:
             if not in_use(digest):
@@ -77,7 +72,7 @@ def _layer(blobs: BlobStoreProtocol, layer: dict[str, Any], diff_id: Digest, com
     if _kept(media_type, compression):
         return {**layer, "mediaType": _oci_spelling(media_type)}
     info = reencode(blobs, Digest.parse(str(layer["digest"])), diff_id, compression)
-    if not any(d == info.digest for d in created):
+    if info.digest not in created:
         created.append(info.digest)
     out = {k: v for k, v in layer.items() if k not in ("urls",)}
     return {**out, "mediaType": mt.layer_type(compression), "digest": str(info.digest), "size": info.size}
