@@ -286,21 +286,28 @@ class Builder:
             return
         key = CacheKey.make(state.key, kind, {**inputs, "instruction": created_by,
                                               "epoch": str(state.epoch)})
-        parent_chain = state.top.chain_id if state.top else ""
+        layer, cached = self._cached_or_run(state, instr, vertex, key, details, work,
+                                            parent_chain=state.top.chain_id if state.top else "")
+        self._finish(state, key, layer, created_by)
+        if not cached:
+            vertex.done()
+
+    def _cached_or_run(self, state: StageState, instr: ins.Instruction, vertex: Vertex, key: CacheKey,
+                       details: Mapping[str, str], work: Work, *, parent_chain: str,
+                       empty: bool = False) -> tuple[LayerRef | None, bool]:
+        """The step's layer and whether it came from the cache; a run is recorded there."""
         hit = self._lookup(key, parent_chain)
         if hit is not None:
             vertex.cached()
             self.counts["cached"] += 1
-            self._finish(state, key, hit.layer, created_by)
-            return
+            return hit.layer, True
         self._explain_miss(state, vertex, key, details)
-        layer = self._run_work(state, instr, vertex, work)
+        layer = self._run_work(state, instr, vertex, work, empty=empty)
         if self.cache is not None:
             self.cache.record(key, CacheHit(layer=layer, parent_chain=parent_chain), details)
         self.counts["built"] += 1
         self.rebuilt.add(key.digest)
-        self._finish(state, key, layer, created_by)
-        vertex.done()
+        return layer, False
 
     def _linked_step(self, state: StageState, instr: ins.Instruction, vertex: Vertex, kind: str, created_by: str,
                      inputs: Mapping[str, str], details: Mapping[str, str], work: Work) -> None:
@@ -311,20 +318,10 @@ class Builder:
         key on everything before, the linked step included.
         """
         key = CacheKey.make(LINK_ROOT, kind, {**inputs, "instruction": created_by, "epoch": str(state.epoch)})
-        hit = self._lookup(key, "")
-        if hit is not None:
-            vertex.cached()
-            self.counts["cached"] += 1
-            layer = hit.layer
-        else:
-            self._explain_miss(state, vertex, key, details)
-            layer = self._run_work(state, instr, vertex, work, empty=True)
-            if self.cache is not None:
-                self.cache.record(key, CacheHit(layer=layer, parent_chain=""), details)
-            self.counts["built"] += 1
+        layer, cached = self._cached_or_run(state, instr, vertex, key, details, work, parent_chain="", empty=True)
         stacked = self.backend.stack(layer, state.top) if layer is not None else None
         self._finish(state, CacheKey.make(state.key, "LINK", {"step": key.digest}), stacked, created_by)
-        if hit is None:
+        if not cached:
             vertex.done()
 
     def _lookup(self, key: CacheKey, parent_chain: str) -> CacheHit | None:
