@@ -390,8 +390,8 @@ def layer_owner(rw: RwLayer, spec: str) -> Owner:
     """``--chown``/``USER`` as an Owner; only a name makes it read the layer's /etc files."""
     if not spec:
         return Owner()
-    user, _, group = spec.partition(":")
-    if user.isdigit() and (group.isdigit() or not group):
+    if _numeric_owner(spec):
+        user, _, group = spec.partition(":")
         return Owner(int(user), int(group or user))
     return resolve_owner(rw.rootfs, spec)
 

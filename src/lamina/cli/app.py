@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from lamina import __version__
+from lamina.cli.main import LOG_LEVELS
 
 # verb -> (module under lamina.cli.commands, short help). Order is the help listing order.
 VERBS: dict[str, tuple[str, str]] = {
@@ -100,7 +101,7 @@ class LazyGroup(click.Group):
 @click.option("--storage-driver", "storage_driver", metavar="NAME",
               help="Storage driver: auto, overlay, copy (env LAMINA_STORAGE_DRIVER).")
 @click.option("-l", "--log-level", default="warning",
-              type=click.Choice(["debug", "info", "warning", "error", "fatal"]), help="Logging level.")
+              type=click.Choice(LOG_LEVELS), help="Logging level.")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug output.")
 @click.version_option(__version__, "-v", "--version", prog_name="lamina",
                       message="lamina version %(version)s")

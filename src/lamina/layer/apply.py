@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from lamina._internal.fsops import translate_enospc
+from lamina._internal.fsops import translate_enospc, write_all
 from lamina._internal.logs import get_logger
 from lamina.errors import InvalidLayer
 from lamina.layer.pathsafety import (
@@ -238,9 +238,7 @@ class _Applier:
             if not data:
                 raise InvalidLayer(f"apply layer: entry {self.current!r}: unexpected end of data",
                                    entry=self.current)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, memoryview(data))
             left -= len(data)
         self.size += size
 

@@ -7,7 +7,8 @@ uncompressed bytes) and the blob digest (sha256 of the compressed bytes).
 Output is deterministic: gzip has mtime 0, no file name, OS 255, and the
 threaded isal compressor always receives fixed-size blocks (its output depends
 on block boundaries, never on the thread count or on how callers chunk their
-writes); zstd runs single-threaded with no content size in the frame header.
+writes); zstd runs in its multi-threaded mode, whose frame is the same for any worker count
+(at least one), with no content size in the frame header.
 """
 
 from __future__ import annotations
