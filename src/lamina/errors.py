@@ -14,10 +14,11 @@ callers and tests need not parse text.
     ├── InvalidArgument (400)   InvalidReference, InvalidDigest, InvalidLayer, InvalidManifest,
     │                           InvalidArchive, DockerfileError(location), InvalidTemplate, InvalidOption
     ├── Conflict (409)          NameInUse, ImageInUse, ContainerRunning, LayerHasChildren,
-    │                           InvalidStateTransition, LockTimeout, VolumeInUse
+    │                           InvalidStateTransition, LockTimeout, VolumeInUse, PortAllocated
     ├── Unauthorized (401)      RegistryAuthRequired
     ├── PermissionDenied (403)  RegistryDenied, RootRequired
-    ├── Unavailable (503)       DriverNotSupported, RuntimeNotFound, RegistryUnavailable(retryable)
+    ├── Unavailable (503)       DriverNotSupported, RuntimeNotFound, RegistryUnavailable(retryable),
+    │                           NetworkFailed
     ├── NotSupported (501)      UnsupportedMediaType, UnsupportedPlatform, UnsupportedLayoutVersion,
     │                           UnsupportedDigest
     ├── DataCorruption (500)    DigestMismatch, SizeMismatch, StoreCorrupted
@@ -230,6 +231,13 @@ class VolumeInUse(Conflict):
         super().__init__(f"remove volume {name}: volume is in use by {holders}", name=name)
 
 
+class PortAllocated(Conflict):
+    def __init__(self, address: str, holder: str = "") -> None:
+        by = f" (by container {holder[:12]})" if holder else ""
+        super().__init__(f"Bind for {address} failed: port is already allocated{by}", address=address)
+        self.address = address
+
+
 class LockTimeout(Conflict):
     def __init__(self, path: str) -> None:
         super().__init__(f"timed out waiting for lock {path}", path=path)
@@ -261,6 +269,10 @@ class DriverNotSupported(Unavailable):
 
 class RuntimeNotFound(Unavailable):
     pass
+
+
+class NetworkFailed(Unavailable):
+    """Setting up or tearing down a container's network failed (a CNI plugin's error, a missing plugin)."""
 
 
 class RegistryUnavailable(Unavailable):

@@ -107,5 +107,26 @@ def tool(name: str) -> str | None:
     return None if shutil.which(name) else f"needs {name} (not installed)"
 
 
+@functools.cache
+def bridge_network() -> str | None:
+    """The default bridge network works: root, the CNI plugins, iptables and a bridge device."""
+    if root():
+        return "needs root for the bridge network"
+    from lamina.errors import NetworkFailed
+    from lamina.network.cni import plugin_dir
+    try:
+        plugin_dir()
+    except NetworkFailed as exc:
+        return str(exc)
+    if not shutil.which("iptables"):
+        return "needs iptables (apt-get install iptables)"
+    name = f"lmprobe{os.getpid() % 100000}"
+    res = subprocess.run(["ip", "link", "add", name, "type", "bridge"], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        return f"needs bridge devices: {res.stderr.strip()}"
+    subprocess.run(["ip", "link", "del", name], check=False)
+    return None
+
+
 ALL = {"root": root, "overlay": overlay, "mknod": mknod, "trusted_xattr": trusted_xattr,
-       "crun": crun, "busybox": busybox, "registry": registry}
+       "crun": crun, "busybox": busybox, "registry": registry, "bridge_network": bridge_network}
