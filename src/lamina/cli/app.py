@@ -40,6 +40,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "pause": ("pause", "Pause all processes within one or more containers"),
     "unpause": ("unpause", "Unpause all processes within one or more containers"),
     "rename": ("rename", "Rename a container"),
+    "port": ("port", "List port mappings or a specific mapping for the container"),
     "restart": ("restart", "Restart one or more containers"),
     "wait": ("wait", "Block until one or more containers stop, then print their exit codes"),
     "rm": ("rm", "Remove one or more containers"),

@@ -49,8 +49,10 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("-i", "--interactive"), "interactive", FLAG, help="Keep STDIN open even if not attached"),
     Flag(("-t", "--tty"), "tty", FLAG, help="Allocate a pseudo-TTY"),
     Flag(("--read-only",), "read_only", FLAG, help="Mount the container's root filesystem as read only"),
-    Flag(("--network", "--net"), "network", help="Connect a container to a network (none, host)",
+    Flag(("--network", "--net"), "network", help="Connect a container to a network (bridge, none, host)",
          default="default"),
+    Flag(("-p", "--publish"), "publish", MULTI, help="Publish a container's port(s) to the host"),
+    Flag(("-P", "--publish-all"), "publish_all", FLAG, help="Publish all exposed ports to random ports"),
     Flag(("-m", "--memory"), "memory", help="Memory limit"),
     Flag(("--cpus",), "cpus", type=float, help="Number of CPUs"),
     Flag(("--pids-limit",), "pids_limit", type=int, help="Tune container pids limit (set -1 for unlimited)"),
@@ -210,10 +212,26 @@ def _size(text: str) -> int:
 
 def _network(name: str) -> str:
     from lamina.errors import InvalidOption
-    network = {"default": "private", "bridge": "private", "none": "none", "host": "host"}.get(name)
+    network = {"default": "bridge", "bridge": "bridge", "none": "none", "host": "host"}.get(name)
     if network is None:
-        raise InvalidOption(f"network {name} not found (lamina supports none and host)")
+        raise InvalidOption(f"network {name} not found (lamina has bridge, none and host)")
     return network
+
+
+def _published(network: str, opts: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
+    """``-p`` specs in canonical form and ``-P``, checked against the network as docker does."""
+    from lamina.errors import InvalidOption
+    from lamina.network.ports import parse_publish
+    specs = tuple(m.spec for text in opts["publish"] for m in parse_publish(text))
+    if not specs and not opts["publish_all"]:
+        return (), False
+    if network == "none":
+        raise InvalidOption("conflicting options: port publishing and the container type network mode")
+    if network == "host":
+        import sys
+        sys.stderr.write("WARNING: Published ports are discarded when using host network mode\n")
+        return (), False
+    return specs, bool(opts["publish_all"])
 
 
 def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
@@ -222,11 +240,14 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
     from lamina.container.ocispec import RunOptions
     from lamina.engine.containers import ContainerSpec
     entrypoint = None if opts["entrypoint"] is None else ([opts["entrypoint"]] if opts["entrypoint"] else [])
+    network = _network(opts["network"])
+    publish, publish_all = _published(network, opts)
     options = RunOptions(
         args=tuple(command), entrypoint=entrypoint,
         env=tuple(_env_files(opts["env_file"]) + _host_env(list(opts["env"]))),
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], tty=opts["tty"],
-        read_only=opts["read_only"], network=_network(opts["network"]),  # type: ignore[arg-type]
+        read_only=opts["read_only"], network=network, publish=publish,  # type: ignore[arg-type]
+        publish_all=publish_all,
         memory=_size(opts["memory"]) if opts["memory"] else None, cpus=opts["cpus"],
         pids_limit=opts["pids_limit"], privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
         cap_drop=tuple(opts["cap_drop"]), ulimits=_ulimits(opts["ulimit"]),

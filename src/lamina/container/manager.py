@@ -48,6 +48,7 @@ from lamina.container.model import (
 )
 from lamina.container.monitor import Attach, Supervisor, error_from_report, process_alive
 from lamina.container.ocispec import (
+    HOSTS_DEFAULT,
     HostFacts,
     MountSpec,
     RunOptions,
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
 
     from lamina.container.volumes import VolumeRequest, VolumeStore
     from lamina.driver.base import Driver
+    from lamina.network.bridge import BridgeNetwork
     from lamina.runtime.base import Runtime
 
 log = get_logger(__name__)
@@ -224,6 +226,11 @@ class ContainerManager:
     def runtime(self) -> Runtime:
         return self._runtime_factory()
 
+    @cached_property
+    def network(self) -> BridgeNetwork:
+        from lamina.network.bridge import BridgeNetwork
+        return BridgeNetwork()
+
     @property
     def host(self) -> HostFacts:
         if self._host is None:
@@ -331,8 +338,9 @@ class ContainerManager:
         etc = bundle / "etc"
         hostname = resolve_hostname(opts, cid, self.host)
         write_etc_files(etc, hostname, opts.network)
+        netns = str(self.netns_path(cid)) if opts.network == "bridge" else None
         config = build_runtime_config(request.image_config, opts, rootfs, container_id=cid, etc_files=etc,
-                                      host=self.host)
+                                      host=self.host, network_ns=netns)
         atomic_write(bundle / "config.json", json.dumps(config).encode(), durable=False)
         return config
 
@@ -448,13 +456,53 @@ class ContainerManager:
         container = self.create(request, keep_mounted=True)
         return container, self.start(container.id, attach=attach, mounted=True)
 
+    # ------------------------------------------------------------ network
+    def netns_path(self, container_id: str) -> Path:
+        """The netns file of a ``bridge`` container while it runs (the bundle names it)."""
+        return self.run_dir / "netns" / container_id
+
+    def connect(self, container: Container) -> None:
+        """Before a ``bridge`` container starts: its netns, address and host ports, and /etc/hosts."""
+        if container.options.get("network") != "bridge":
+            return
+        from lamina.network import ports
+        exposed = ports.exposed(container.image_config) if container.options.get("publish_all") else []
+        mappings = ports.merge(ports.from_specs(container.options.get("publish") or ()), exposed)
+        netns = self.netns_path(container.id)
+        attachment = self.network.attach(container.id, netns, mappings)
+        try:
+            self.update_state(container.id, network=attachment.to_json())
+            hosts = HOSTS_DEFAULT + f"{attachment.address}\t{container.hostname}\n"
+            atomic_write(self.store.bundle(container.id) / "etc" / "hosts", hosts.encode(), durable=False)
+        except BaseException:
+            self.network.detach(container.id, netns, attachment)
+            raise
+
+    def disconnect(self, container_id: str, state: ContainerState) -> None:
+        """After it exited: CNI DEL, the netns and the port claims (also what a crash left)."""
+        if self._leave_network(container_id, state):
+            with contextlib.suppress(ContainerNotFound):
+                self.update_state(container_id, network=None)
+
+    def _leave_network(self, container_id: str, state: ContainerState) -> bool:
+        """``disconnect`` without the record update (for callers holding the container lock)."""
+        data = state.extra.get("network")
+        netns = self.netns_path(container_id)
+        if not data and not netns.exists():
+            return False
+        from lamina.network.bridge import Attachment
+        self.network.detach(container_id, netns, Attachment.from_json(data) if data else None)
+        return True
+
     def finalize(self, container_id: str) -> None:
-        """After the init exited: drop the rw layer's mount and honour ``--rm``."""
+        """After the init exited: leave the network, drop the rw layer's mount and honour ``--rm``."""
         try:
             container, state = self.get(container_id)
         except ContainerNotFound:
             return
         remove = container.auto_remove and not state.running
+        if not state.running:
+            self.disconnect(container_id, state)
         if state.extra.get("mounted"):
             with contextlib.suppress(LayerNotFound):
                 self.driver.unmount(container.id)
@@ -496,7 +544,15 @@ class ContainerManager:
         if self.wait_exit(container.id, max(grace, 0)) is None:
             self._signal(container, signals.SIGKILL)
             self.wait_exit(container.id, 30)
+        self._wait_settled(container.id)
         return container
+
+    def _wait_settled(self, container_id: str, timeout: float = 10) -> None:
+        """Wait for the container's watcher to finish its cleanup (network, mount) after the exit."""
+        from lamina._internal.locking import FileLock
+        with contextlib.suppress(LaminaError, OSError), \
+                FileLock(self.store.monitor_lock_path(container_id), timeout=timeout):
+            pass
 
     def rename(self, name_or_id: str, new_name: str) -> Container:
         """docker rename (running or not): ``NameInUse``, ``InvalidOption`` for a bad or unchanged name."""
@@ -595,6 +651,7 @@ class ContainerManager:
         with contextlib.suppress(LaminaError):
             if self._has_runtime_state(container.id):
                 self.runtime.delete(container.id, force=True)
+        self._leave_network(container.id, self.store.state(container.id))  # its monitor may not have yet
         driver = self.driver
         for layer in (container.layer_id, container.init_layer_id):
             if layer and driver.exists(layer):

@@ -117,6 +117,7 @@ class Supervisor:
         lock = FileLock(self.manager.store.monitor_lock_path(self.cid), timeout=60)
         with lock:
             try:
+                self._connect(notify)
                 if attach is not None and (self.container.auto_remove or self.container.tty):
                     code = self._run_inherited(attach)
                 else:
@@ -124,6 +125,15 @@ class Supervisor:
             finally:
                 self.manager.finalize(self.cid)
         return code
+
+    def _connect(self, notify: Notify | None) -> None:
+        try:
+            self.manager.connect(self.container)
+        except LaminaError as exc:
+            self._record_failure(exc)
+            if notify:
+                notify(error_report(exc))
+            raise
 
     # ------------------------------------------------------------ crun run, stdio inherited
     def _run_inherited(self, attach: Attach) -> int:

@@ -82,7 +82,7 @@ DEFAULT_DEVICES = (DeviceRule(allow=False, access="rwm"),
 HOSTS_DEFAULT = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
                  "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
 FALLBACK_DNS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-Network = Literal["none", "host", "private"]
+Network = Literal["none", "host", "bridge", "private"]  # private: loopback only (build RUN)
 
 
 @value_type
@@ -109,6 +109,8 @@ class RunOptions(Value):
     tty: bool = False
     read_only: bool = False
     network: Network = "private"
+    publish: Sequence[str] = ()               # -p, canonical texts (lamina.network.ports); bridge only
+    publish_all: bool = False                 # -P: every ExposedPorts entry to a free host port
     memory: int | None = None                 # bytes; swap is limited to the same (OOM observable)
     cpus: float | None = None
     pids_limit: int | None = None             # <= 0 means unlimited
@@ -356,15 +358,19 @@ def resolve_resources(opts: RunOptions, host: HostFacts) -> Resources:
     return Resources(devices=devices, memory=memory, cpu=cpu, pids=pids)
 
 
-def build_linux(opts: RunOptions, host: HostFacts, container_id: str) -> Linux:
-    kinds = ["pid", "ipc", "uts", "mount"] + ([] if opts.network == "host" else ["network"])
+def build_linux(opts: RunOptions, host: HostFacts, container_id: str, network_ns: str | None = None) -> Linux:
+    """*network_ns*: the netns file a ``bridge`` container joins (made when it starts)."""
+    kinds = ["pid", "ipc", "uts", "mount"]
     resources: Resources | None = resolve_resources(opts, host)
     if not host.cgroups_usable:
         if opts.memory is not None or opts.cpus is not None or opts.pids_limit:
             log.warning("cgroups unusable on this host: ignoring memory/cpus/pids limits id=%s", container_id)
         resources = None
     parent = "/" + (opts.cgroup_parent or "lamina").strip("/")
-    return Linux(namespaces=tuple(Namespace(type=k) for k in kinds), resources=resources,
+    namespaces = [Namespace(type=k) for k in kinds]
+    if opts.network != "host":
+        namespaces.append(Namespace(type="network", path=network_ns if opts.network == "bridge" else None))
+    return Linux(namespaces=tuple(namespaces), resources=resources,
                  cgroups_path=f"{parent}/{container_id}" if host.cgroups_usable else None,
                  masked_paths=() if opts.privileged else MASKED_PATHS,
                  readonly_paths=() if opts.privileged else READONLY_PATHS)
@@ -388,7 +394,8 @@ def resolve_workdir(image_config: Mapping[str, Any], opts: RunOptions) -> str:
 
 
 def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, rootfs: Path, *,
-                         container_id: str, etc_files: Path, host: HostFacts | None = None) -> dict[str, Any]:
+                         container_id: str, etc_files: Path, host: HostFacts | None = None,
+                         network_ns: str | None = None) -> dict[str, Any]:
     """config.json for a bundle whose root is *rootfs* (absolute) and whose /etc files are in *etc_files*.
 
     *image_config* is the image config's ``config`` object (Env, Cmd, Entrypoint,
@@ -409,7 +416,8 @@ def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, root
         no_new_privileges=opts.no_new_privileges, oom_score_adj=opts.oom_score_adj)
     mounts = merge_mounts(default_mounts(opts, etc_files), [user_mount(m) for m in opts.mounts])
     config = RuntimeConfig(process=process, root=Root(path=str(rootfs), readonly=opts.read_only),
-                           hostname=hostname, mounts=mounts, linux=build_linux(opts, host, container_id))
+                           hostname=hostname, mounts=mounts,
+                           linux=build_linux(opts, host, container_id, network_ns))
     return config.to_dict()
 
 

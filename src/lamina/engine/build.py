@@ -11,9 +11,11 @@ writes straight into the overlay upper dir (``EngineRwLayer.new_dir``): no mount
 which on overlayfs syncs the whole upper filesystem. A RUN mounts (overlay with ``volatile``, for
 the same reason), writes a bundle (``config.json`` from ``container.ocispec`` with the mounted
 rootfs) under ``<run_dir>/build/<id>`` and runs ``crun run`` with stdout+stderr on a pipe streamed
-to the progress. ``commit`` unmounts, computes the changes once, writes the layer tar at the build
-epoch through a deterministic gzip into the blob store and seals the rw layer in place as the
-read-only layer (``LayerStore.adopt``: nothing is re-applied). Leaving the step removes the rw
+to the progress; by default the step joins the bridge network for its duration, as ``docker
+build``'s RUN does (``--network none|host`` as asked). ``commit`` unmounts, computes the changes
+once, writes the layer tar at the build epoch through a deterministic gzip into the blob store
+and seals the rw layer in place as the read-only layer (``LayerStore.adopt``: nothing is
+re-applied). Leaving the step removes the rw
 layer, its mount and the bundle whatever happened.
 
 On disk (besides the store): ``<root>/buildcache/cache.db`` (the step cache, lamina.build.cache,
@@ -32,6 +34,7 @@ import shutil
 import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from lamina.engine.engine import Engine
     from lamina.image.layers import Layer
     from lamina.layer.changes import Change
+    from lamina.network.bridge import BridgeNetwork
     from lamina.runtime.crun import CrunRuntime
 
 log = get_logger(__name__)
@@ -126,20 +130,27 @@ class EngineRwLayer:
             self.driver.unmount(self.parent.layer_id)
 
     def run(self, spec: ProcessSpec, output: Callable[[bytes], None]) -> int:
+        """One RUN. Its network is docker build's: the bridge by default, or ``--network none|host``."""
         container_id = self.layer_id
         bundle = self.backend.bundle_root / container_id
         bundle.mkdir(parents=True)
+        netns = bundle.with_name(f"{container_id}.netns") if spec.network == "default" else None
         try:
-            config = self._runtime_config(spec, bundle, container_id)
+            if netns is not None:
+                self.backend.network.attach(container_id, netns, ())
+            config = self._runtime_config(spec, bundle, container_id, netns)
             from lamina.spec.canonical import canonical_json
             (bundle / "config.json").write_bytes(canonical_json(config))
             return _stream(lambda fds: self.backend.runtime.run(container_id, bundle, stdio=fds), output)
         finally:
+            if netns is not None:
+                self.backend.network.detach(container_id, netns, None)
             shutil.rmtree(bundle, ignore_errors=True)
 
-    def _runtime_config(self, spec: ProcessSpec, bundle: Path, container_id: str) -> dict[str, Any]:
+    def _runtime_config(self, spec: ProcessSpec, bundle: Path, container_id: str,
+                        netns: Path | None) -> dict[str, Any]:
         from lamina.container import ocispec
-        network: ocispec.Network = "host" if spec.network == "host" else "none"
+        network: ocispec.Network = "host" if spec.network == "host" else "bridge" if netns else "none"
         ocispec.write_etc_files(bundle / "etc", BUILD_HOSTNAME, network)
         mounts = [ocispec.MountSpec(kind="tmpfs", destination=m.target) if m.kind == "tmpfs" else
                   ocispec.MountSpec(kind="bind", destination=m.target, source=str(m.source),
@@ -147,7 +158,7 @@ class EngineRwLayer:
         opts = ocispec.RunOptions(args=spec.args, entrypoint=[], env=spec.env, workdir=spec.cwd,
                                   user=spec.user, hostname=BUILD_HOSTNAME, network=network, mounts=mounts)
         config = ocispec.build_runtime_config({"Env": []}, opts, self.rootfs, container_id=container_id,
-                                              etc_files=bundle / "etc")
+                                              etc_files=bundle / "etc", network_ns=str(netns) if netns else None)
         config["mounts"] = [m for m in config["mounts"] if not self._stub_needed(m, spec.network)]
         return config
 
@@ -330,6 +341,12 @@ class EngineBuildBackend:
             self._runtime = CrunRuntime(self.engine.config.runtime,
                                         state_root=self.engine.config.run_dir / "build-runtime")
         return self._runtime
+
+    @cached_property
+    def network(self) -> BridgeNetwork:
+        """The bridge network RUN steps join (docker build's default)."""
+        from lamina.network.bridge import BridgeNetwork
+        return BridgeNetwork()
 
     def rw_driver(self) -> Driver:
         """The driver that mounts rw layers: overlay with ``volatile`` when the engine's is overlay.

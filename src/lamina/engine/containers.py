@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from lamina.engine.engine import Engine
     from lamina.image.store import Image
     from lamina.layer.changes import Change
+    from lamina.network.ports import PortMapping
     from lamina.runtime.base import Runtime
 
 log = get_logger(__name__)
@@ -231,6 +232,13 @@ class ContainerService:
         config = mutate.apply_changes(config, changes)
         return store.add(canonical_json(config), [*layers, layer], tags=tags)
 
+    # ------------------------------------------------------------ network
+    def ports(self, container: Container, state: ContainerState) -> builtins.list[PortMapping]:
+        """The host ports a running container publishes (``ps``, ``port``); none when it is not running."""
+        from lamina.network.ports import from_specs
+        data = state.extra.get("network") or {}
+        return from_specs(data.get("ports") or ()) if data and state.running else []
+
     # ------------------------------------------------------------ inspect
     def inspect(self, name: str, *, size: bool = False) -> dict[str, Any]:
         """docker's ``container inspect`` shape."""
@@ -246,7 +254,7 @@ class ContainerService:
             "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
             "HostConfig": _host_config(container), "GraphDriver": self._graph_driver(container),
             "Mounts": [m.to_inspect() for m in container.mounts], "Config": _config_json(container),
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": _network_settings(container, state),
         }
         if size:
             rw = self.size(container)
@@ -283,6 +291,22 @@ def _committed_config(container: Container, image_config: dict[str, Any]) -> dic
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _network_settings(container: Container, state: ContainerState) -> dict[str, Any]:
+    """docker's ``NetworkSettings``: address, gateway, MAC and ports while a bridge container runs."""
+    from lamina.network.bridge import Attachment
+    from lamina.network.ports import docker_ports
+    data = state.extra.get("network") or {}
+    attached = Attachment.from_json(data) if data and state.running else None
+    out: dict[str, Any] = {"Ports": docker_ports(attached.ports) if attached else {}, "IPAddress": "",
+                           "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Networks": {}}
+    if attached is not None:
+        endpoint = {"NetworkID": "lamina", "IPAddress": attached.address, "IPPrefixLen": attached.prefix,
+                    "Gateway": attached.gateway, "MacAddress": attached.mac}
+        out.update({k: v for k, v in endpoint.items() if k != "NetworkID"})
+        out["Networks"] = {"bridge": endpoint}
+    return out
+
+
 def _state_json(state: ContainerState) -> dict[str, Any]:
     zero = "0001-01-01T00:00:00Z"
     return {"Status": state.status.value, "Running": state.status in (State.RUNNING, State.PAUSED),
@@ -297,8 +321,11 @@ def _host_config(container: Container) -> dict[str, Any]:
     binds = [f"{m.source}:{m.destination}{':ro' if m.read_only else ''}"
              for m in container.mounts if m.type == "bind"]
     cpus = opts.get("cpus")
-    return {"Binds": binds or None, "NetworkMode": {"private": "none", "host": "host"}.get(
-                str(opts.get("network")), "none") if opts.get("network") != "private" else "default",
+    from lamina.network.ports import docker_ports, from_specs
+    return {"Binds": binds or None, "NetworkMode": {"bridge": "bridge", "host": "host"}.get(str(opts.get("network")),
+                                                                                         "none"),
+            "PortBindings": docker_ports(from_specs(opts.get("publish") or ())),
+            "PublishAllPorts": bool(opts.get("publish_all")),
             "AutoRemove": container.auto_remove, "Privileged": bool(opts.get("privileged")),
             "ReadonlyRootfs": bool(opts.get("read_only")), "Memory": opts.get("memory") or 0,
             "NanoCpus": int(cpus * 1e9) if cpus else 0, "PidsLimit": opts.get("pids_limit"),

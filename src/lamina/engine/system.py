@@ -747,9 +747,10 @@ class SystemService:
         return actions
 
     def _remove_build_leftovers(self) -> list[str]:
-        """Crash: SIGKILL during a build's RUN step leaves its bundle, crun's state and log file (and
-        maybe the step's process, still running in the rw layer's rootfs): delete the crun container
-        (killing what runs), then the files. The rw layer itself goes as a driver orphan after this."""
+        """Crash: SIGKILL during a build's RUN step leaves its bundle, crun's state and log file, its
+        network namespace (and maybe the step's process, still running in the rw layer's rootfs):
+        delete the crun container (killing what runs), leave the network, then remove the files.
+        The rw layer itself goes as a driver orphan after this."""
         from lamina._internal.fsops import rmtree
         from lamina.errors import LaminaError
         actions = []
@@ -758,7 +759,10 @@ class SystemService:
                 with contextlib.suppress(LaminaError, OSError):
                     from lamina.runtime.crun import CrunRuntime
                     CrunRuntime(self.engine.config.runtime, state_root=path.parent).delete(path.name, force=True)
-            if path.is_dir() and not path.is_symlink():
+            if path.name.endswith(".netns"):   # the step's network: its address, then the namespace
+                from lamina.network.bridge import BridgeNetwork
+                BridgeNetwork().detach(path.name.removesuffix(".netns"), path, None)
+            elif path.is_dir() and not path.is_symlink():
                 rmtree(path)
             else:
                 path.unlink(missing_ok=True)

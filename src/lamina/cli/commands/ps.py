@@ -59,13 +59,15 @@ def _ellipsis(text: str, width: int) -> str:
 def row(engine: Engine, container: Container, state: ContainerState, *, no_trunc: bool, size: bool,
         now: float) -> dict[str, Any]:
     from lamina.cli.humanize import created_ago, human_size
+    from lamina.network.ports import ps_text
     command = container.command if no_trunc else _ellipsis(container.command, 20)
     created = _seconds(container.created)
     out: dict[str, Any] = {
         "ID": container.id if no_trunc else container.id[:12], "Image": container.image_name,
         "Command": json.dumps(command, ensure_ascii=False), "RunningFor": created_ago(created, now),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
-        "Status": status_text(state, now), "State": state.status.value, "Ports": "",
+        "Status": status_text(state, now), "State": state.status.value,
+        "Ports": ps_text(engine.containers.ports(container, state)),
         "Names": container.name, "Labels": "", "Networks": "",
         "Mounts": ",".join(m.name or m.source for m in container.mounts),
     }

@@ -1,0 +1,188 @@
+"""The default bridge network and published ports, end to end: real crun, CNI plugins and iptables.
+
+Needs root, crun, busybox-static, the CNI plugins and iptables; skipped with the probe's reason
+otherwise. Servers are busybox ``httpd``; the host side talks to them with urllib.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lamina.network.bridge import STATE_DIR
+from lamina.testing import probes
+from lamina.testing.cli import Lamina
+
+pytestmark = [
+    pytest.mark.root, pytest.mark.runtime,
+    pytest.mark.skipif(probes.crun() is not None, reason=str(probes.crun())),
+    pytest.mark.skipif(probes.busybox() is not None, reason=str(probes.busybox())),
+    pytest.mark.skipif(probes.bridge_network() is not None, reason=str(probes.bridge_network())),
+    pytest.mark.timeout(120),
+]
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iterator[Lamina]:
+    driver = "overlay" if probes.overlay() is None else "copy"
+    lamina = Lamina(tmp_path_factory.mktemp("net") / "root", driver)
+    lamina.ok("import", "-c", "EXPOSE 80", "-c", "EXPOSE 53/udp", str(busybox_tar), "busybox:latest")
+    yield lamina
+    ids = lamina("ps", "-aq", "--no-trunc").out.split()
+    if ids:
+        lamina("rm", "-f", *ids)
+
+
+@pytest.fixture(autouse=True)
+def _clean(cli: Lamina) -> Iterator[None]:
+    yield
+    ids = cli("ps", "-aq", "--no-trunc").out.split()
+    if ids:
+        cli.ok("rm", "-f", *ids)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, attempts: int = 50) -> str:
+    """GET *url*, retrying while the container's server starts."""
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return str(reply.read().decode())
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"no answer from {url}")
+
+
+def _inspect(cli: Lamina, name: str) -> dict:
+    return json.loads(cli.ok("inspect", name))[0]
+
+
+def _leftovers(cid: str) -> list[str]:
+    """What a container may leave on the host: NAT rules, port claims, its netns file."""
+    rules = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True, text=True, check=True).stdout
+    found = [line for line in rules.splitlines() if cid in line]
+    claims = STATE_DIR / "ports"
+    found += [str(c) for c in (claims.iterdir() if claims.is_dir() else ()) if cid in c.read_text()]
+    return found
+
+
+def test_default_network_gives_an_address_a_route_and_hosts_entry(cli: Lamina) -> None:
+    out = cli.ok("run", "--name", "n1", "-h", "box", "busybox", "sh", "-c",
+                 "ip -4 -o addr show eth0; ip route; grep box /etc/hosts")
+    address = out.split("inet ")[1].split("/")[0]
+    assert address.startswith("10.89.") and "default via 10.89.0.1 dev eth0" in out
+    assert f"{address}\tbox" in out
+    info = _inspect(cli, "n1")
+    assert info["HostConfig"]["NetworkMode"] == "bridge"
+    assert info["NetworkSettings"]["IPAddress"] == ""  # not running: no address, like docker
+
+
+def test_container_reaches_a_host_server_through_the_gateway(cli: Lamina) -> None:
+    with socket.socket() as server:
+        server.bind(("", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        child = subprocess.Popen(cli_argv(cli, "run", "--rm", "busybox", "sh", "-c",
+                                          f"echo hello | nc -w 2 10.89.0.1 {port}"))
+        server.settimeout(20)
+        conn, peer = server.accept()
+        with conn:
+            assert conn.recv(16) == b"hello\n"
+        assert peer[0].startswith("10.89.")
+        assert child.wait(30) == 0
+
+
+def cli_argv(cli: Lamina, *args: str) -> list[str]:
+    import sys
+    return [sys.executable, "-m", "lamina", "--root", str(cli.root), "--storage-driver", str(cli.driver), *args]
+
+
+def test_published_port_reachable_on_loopback_and_listed(cli: Lamina) -> None:
+    port = _free_port()
+    cid = cli.ok("run", "-d", "--name", "web", "-p", f"{port}:80", "-p", "127.0.0.1::80",
+                 "busybox", "httpd", "-f", "-p", "80", "-h", "/etc").strip()
+    assert _get(f"http://127.0.0.1:{port}/hostname").strip() == cid[:12]
+    lines = cli.ok("port", "web").splitlines()
+    assert lines[0] == f"80/tcp -> 0.0.0.0:{port}"
+    other = int(lines[1].rsplit(":", 1)[1])
+    assert lines[1] == f"80/tcp -> 127.0.0.1:{other}" and other != port
+    assert _get(f"http://127.0.0.1:{other}/hostname").strip() == cid[:12]
+    assert cli.ok("port", "web", "80/tcp").splitlines() == [f"0.0.0.0:{port}", f"127.0.0.1:{other}"]
+    missing = cli("port", "web", "81")
+    assert missing.code == 1 and "No public port '81/tcp' published for web" in missing.err
+    assert f"0.0.0.0:{port}->80/tcp" in cli.ok("ps", "--format", "{{.Ports}}")
+    info = _inspect(cli, "web")
+    assert info["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)},
+                                                             {"HostIp": "127.0.0.1", "HostPort": ""}]}
+    assert info["NetworkSettings"]["Ports"]["80/tcp"][0] == {"HostIp": "0.0.0.0", "HostPort": str(port)}
+    assert info["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == info["NetworkSettings"]["IPAddress"]
+
+
+def test_stop_tears_down_and_start_publishes_again(cli: Lamina) -> None:
+    port = _free_port()
+    cid = cli.ok("run", "-d", "--name", "web2", "-p", f"{port}:80",
+                 "busybox", "httpd", "-f", "-p", "80", "-h", "/etc").strip()
+    _get(f"http://127.0.0.1:{port}/hostname")
+    cli.ok("stop", "-t", "0", "web2")
+    assert _leftovers(cid) == []
+    assert cli.ok("port", "web2") == ""
+    cli.ok("start", "web2")
+    assert _get(f"http://127.0.0.1:{port}/hostname").strip() == cid[:12]
+    cli.ok("rm", "-f", "web2")
+    assert _leftovers(cid) == []
+    assert not list((cli.root / "run" / "netns").glob(f"{cid}*"))
+
+
+def test_publish_all_uses_the_image_exposed_ports(cli: Lamina) -> None:
+    cli.ok("run", "-d", "--name", "all", "-P", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    ports = dict(line.split(" -> ") for line in cli.ok("port", "all").splitlines())
+    assert set(ports) == {"80/tcp", "53/udp"}
+    assert _get(f"http://127.0.0.1:{ports['80/tcp'].rsplit(':', 1)[1]}/hostname")
+
+
+def test_a_taken_host_port_is_refused(cli: Lamina) -> None:
+    port = _free_port()
+    cli.ok("run", "-d", "--name", "first", "-p", f"{port}:80", "busybox", "sleep", "30")
+    second = cli("run", "-d", "--name", "second", "-p", f"{port}:80", "busybox", "sleep", "30")
+    assert second.code == 125 and f"Bind for 0.0.0.0:{port} failed: port is already allocated" in second.err
+    assert not _inspect(cli, "second")["State"]["Running"]
+    with socket.socket() as holder:  # a host process on the port counts too
+        holder.bind(("", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        third = cli("run", "--rm", "-p", f"{taken}:80", "busybox", "true")
+        assert third.code == 125 and "port is already allocated" in third.err
+
+
+def test_bad_publish_and_network_combinations(cli: Lamina) -> None:
+    bad = cli("run", "--rm", "-p", "80:abc", "busybox", "true")
+    assert bad.code == 125 and "invalid publish spec '80:abc'" in bad.err
+    none = cli("run", "--rm", "--network", "none", "-p", "80", "busybox", "true")
+    assert none.code == 125 and "conflicting options: port publishing" in none.err
+    host = cli("run", "--rm", "--network", "host", "-p", "80", "busybox", "true")
+    assert host.code == 0 and "Published ports are discarded when using host network mode" in host.err
+    unknown = cli("run", "--rm", "--network", "mynet", "busybox", "true")
+    assert unknown.code == 125 and "network mynet not found" in unknown.err
+    links = cli.ok("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link").splitlines()
+    assert [line.split(":")[1].strip() for line in links] == ["lo"]
+
+
+def test_build_run_steps_join_the_bridge_unless_told_otherwise(cli: Lamina, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "RUN ip -4 -o addr show eth0 | grep -q 'inet 10.89.' && ip route | grep -q 'default via 10.89.0.1'\n"
+        "RUN --network=none test \"$(ip -o link | wc -l)\" = 1\n")
+    cli.ok("build", "--no-cache", "-q", "-t", "netbuild", str(tmp_path))
+    assert not list((cli.root / "run" / "build").glob("*.netns"))
