@@ -9,9 +9,9 @@ A digest is validated before it can become a path (umoci's ``blobPath``): only
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+from lamina._internal.records import Record, record
 from lamina.errors import DigestMismatch, InvalidDigest, SizeMismatch
 
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ _HEX = re.compile(r"^[a-f0-9]+$")
 CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Digest:
+@record(kw_only=False)
+class Digest(Record):
     """A content digest such as ``sha256:e3b0…``; ``str()`` gives the canonical form."""
 
     algorithm: str
@@ -75,8 +75,20 @@ def new_hash(algorithm: str = "sha256", data: bytes = b"") -> hashlib._Hash:
     return hashlib.new(algorithm, data)
 
 
+def hexdigest(algorithm: str, data: bytes) -> str:
+    """The hex digest of bytes in memory. sha256 uses CPython's own ``_sha256``: for configs and
+    manifests it is as fast as OpenSSL's and ~2 ms cheaper to load (``lamina run`` verifies one)."""
+    if algorithm == "sha256":
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found]
+        except ImportError:  # a Python built without it
+            return new_hash(algorithm, data).hexdigest()
+        return str(sha256(data).hexdigest())
+    return new_hash(algorithm, data).hexdigest()
+
+
 def sha256_digest(data: bytes) -> Digest:
-    return Digest("sha256", new_hash("sha256", data).hexdigest())
+    return Digest("sha256", hexdigest("sha256", data))
 
 
 class VerifyingReader:

@@ -21,8 +21,8 @@ A first component is a domain only if it contains ``.`` or ``:``, is
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from lamina._internal.records import Record, record
 from lamina.digest import Digest
 from lamina.errors import InvalidDigest, InvalidReference
 
@@ -62,8 +62,8 @@ def looks_like_id(text: str) -> bool:
     return _ID_PREFIX.fullmatch(text) is not None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reference:
+@record
+class Reference(Record):
     """A normalised image reference; ``str()`` is the full form ``docker.io/library/busybox:latest``.
 
     ``tag`` and ``digest`` may both be set (``name:tag@sha256:…``); then the

@@ -17,10 +17,10 @@ from __future__ import annotations
 import enum
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from lamina._internal.logs import get_logger
+from lamina._internal.records import Record, record
 
 log = get_logger(__name__)
 
@@ -35,8 +35,8 @@ class CgroupMode(enum.StrEnum):
     HYBRID = "hybrid"  # v1 plus a cgroup2 mount that still owns controllers (crun refuses this)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CgroupStatus:
+@record
+class CgroupStatus(Record):
     """What ``prepare_cgroups`` left behind: usable by crun or not, and why."""
 
     mode: CgroupMode

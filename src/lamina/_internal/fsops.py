@@ -15,7 +15,6 @@ import contextlib
 import errno
 import os
 import posixpath
-import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -76,6 +75,17 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *
         f.write(data)
 
 
+def which(name: str) -> str | None:
+    """The absolute path of executable *name* on $PATH (or *name* itself when it has a slash)."""
+    if "/" in name:
+        return os.path.abspath(name) if os.access(name, os.X_OK) and not os.path.isdir(name) else None
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return os.path.abspath(candidate)
+    return None
+
+
 def safe_join(root: str | os.PathLike[str], name: str) -> Path:
     """Join a relative, normalised *name* under *root*; refuse absolute names and ``..``.
 
@@ -91,6 +101,8 @@ def safe_join(root: str | os.PathLike[str], name: str) -> Path:
 
 def rmtree(path: str | os.PathLike[str]) -> None:
     """Remove a tree if it exists, making read-only dirs writable on the way."""
+    import shutil  # with bz2, lzma and fnmatch: ~1.5 ms that most commands never need
+
     def onexc(func: object, p: str, exc: BaseException) -> None:
         if isinstance(exc, FileNotFoundError):
             return

@@ -26,8 +26,9 @@ import functools
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from lamina._internal.records import Record, record
 
 # new mount API syscall numbers (identical on x86_64, aarch64 and all post-424 tables)
 SYS_OPEN_TREE = 428
@@ -197,8 +198,8 @@ def fs_option_supported(fstype: str, key: str, value: str | None) -> bool:
 
 
 # ------------------------------------------------------------------ /proc/self/mountinfo
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountInfo:
+@record
+class MountInfo(Record):
     """One line of /proc/<pid>/mountinfo (proc(5)); paths are unescaped."""
 
     mount_id: int

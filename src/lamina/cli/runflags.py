@@ -220,11 +220,11 @@ def _network(name: str) -> str:
 
 def _published(network: str, opts: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
     """``-p`` specs in canonical form and ``-P``, checked against the network as docker does."""
+    if not opts["publish"] and not opts["publish_all"]:
+        return (), False
     from lamina.errors import InvalidOption
     from lamina.network.ports import parse_publish
     specs = tuple(m.spec for text in opts["publish"] for m in parse_publish(text))
-    if not specs and not opts["publish_all"]:
-        return (), False
     if network == "none":
         raise InvalidOption("conflicting options: port publishing and the container type network mode")
     if network == "host":

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,16 +34,15 @@ from typing import TYPE_CHECKING, Any
 from lamina._internal.fsops import atomic_write, rmtree
 from lamina._internal.locking import try_lock
 from lamina._internal.logs import get_logger
+from lamina._internal.records import Record, fields, record, replace
 from lamina.container.model import (
     Container,
     ContainerState,
     MountRecord,
     State,
-    Value,
     check_transition,
     random_name,
     timestamp_ns,
-    value_type,
 )
 from lamina.container.monitor import Attach, Supervisor, error_from_report, process_alive
 from lamina.container.ocispec import (
@@ -85,8 +83,8 @@ INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
 UNKNOWN_EXIT = 255
 
 
-@value_type
-class CreateRequest(Value):
+@record
+class CreateRequest(Record):
     """A resolved image plus docker-run options; built by ``engine.containers``."""
 
     image_id: str
@@ -257,7 +255,7 @@ class ContainerManager:
             if not (path / "config.json").exists():
                 return None
             state = self.store.state(container_id)
-            known = {k: v for k, v in changes.items() if k in ContainerState.__dataclass_fields__}
+            known = {k: v for k, v in changes.items() if k in fields(ContainerState)}
             extra = {**state.extra, **{k: v for k, v in changes.items() if k not in known}}
             state = replace(state, **known, extra=extra)
             self.store.save_state(container_id, state)
@@ -854,7 +852,7 @@ def _now() -> str:
 def _options_json(opts: RunOptions) -> dict[str, Any]:
     """RunOptions as JSON for the record (mounts live in ``Container.mounts``)."""
     out: dict[str, Any] = {}
-    for key in opts.__dataclass_fields__:
+    for key in fields(opts):
         if key == "mounts":
             continue
         value = getattr(opts, key)

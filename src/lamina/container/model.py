@@ -9,81 +9,16 @@ atomically by whoever observes a transition: the CLI, the monitor, reconciliatio
 from __future__ import annotations
 
 import enum
-import random
+import os
 import time
-from dataclasses import MISSING, FrozenInstanceError, asdict, dataclass, field, fields
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from lamina._internal.records import Record, asdict, field, fields, record
 from lamina.errors import InvalidStateTransition
 
-_V = TypeVar("_V")
-
-
-class Value:
-    """Base of ``value_type`` classes: the frozen dataclass methods, written once instead of per class.
-
-    ``@dataclass(frozen=True)`` generates and compiles ``__init__``, ``__eq__``, ``__hash__``,
-    ``__repr__`` and ``__setattr__`` for every class at import (~1.5 ms each, on ``lamina run``'s
-    start-up path); these generic ones behave the same for fields without ``init``/``compare``
-    flags and classes without ``__post_init__``.
-    """
-
-    __slots__ = ()
-    _plan: ClassVar[tuple[tuple[str, Any, Any], ...]] = ()  # (name, default, default_factory)
-
-    def __init__(self, **values: Any) -> None:
-        for name, default, factory in self._plan:
-            if name in values:
-                value = values.pop(name)
-            elif factory is not MISSING:
-                value = factory()
-            elif default is not MISSING:
-                value = default
-            else:
-                raise TypeError(f"{type(self).__qualname__}.__init__() missing required keyword-only "
-                                f"argument: {name!r}")
-            object.__setattr__(self, name, value)
-        if values:
-            raise TypeError(f"{type(self).__qualname__}.__init__() got an unexpected keyword argument "
-                            f"{next(iter(values))!r}")
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name, _, _ in self._plan)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Value)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name, _, _ in self._plan)
-        return f"{type(self).__qualname__}({inner})"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __getstate__(self) -> list[Any]:
-        return list(self._values())
-
-    def __setstate__(self, state: list[Any]) -> None:
-        for (name, _, _), value in zip(self._plan, state, strict=True):
-            object.__setattr__(self, name, value)
-
-
-@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
-def value_type(cls: type[_V]) -> type[_V]:
-    """A frozen, slotted, keyword-only dataclass (``fields``/``asdict``/``replace`` work) over ``Value``."""
-    made: Any = dataclass(init=False, repr=False, eq=False, slots=True, kw_only=True)(cls)
-    made._plan = tuple((f.name, f.default, f.default_factory) for f in fields(made))
-    return made  # type: ignore[no-any-return]
-
+if TYPE_CHECKING:
+    import random
 
 class State(enum.StrEnum):
     CREATED = "created"        # record, rw layer and bundle exist; no process yet
@@ -110,8 +45,8 @@ def check_transition(name: str, current: State, target: State, action: str) -> N
         raise InvalidStateTransition(name, current.value, action)
 
 
-@value_type
-class MountRecord(Value):
+@record
+class MountRecord(Record):
     """A mount as ``inspect`` shows it; ``name`` is set for volumes (anonymous or named)."""
 
     type: str                  # "bind" | "volume" | "tmpfs"
@@ -133,8 +68,8 @@ class MountRecord(Value):
         return out
 
 
-@value_type
-class Container(Value):
+@record
+class Container(Record):
     """What ``create`` decided; immutable afterwards (config.json)."""
 
     id: str                        # 64 hex
@@ -165,7 +100,7 @@ class Container(Value):
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Container:
-        known = {f.name for f in fields(cls)}
+        known = set(fields(cls))
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["args"] = tuple(kwargs.get("args", ()))
         kwargs["env"] = tuple(kwargs.get("env", ()))
@@ -177,8 +112,8 @@ class Container(Value):
         return " ".join([self.path, *self.args])
 
 
-@value_type
-class ContainerState(Value):
+@record
+class ContainerState(Record):
     """What changes while the container lives (state.json)."""
 
     status: State = State.CREATED
@@ -200,7 +135,7 @@ class ContainerState(Value):
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContainerState:
-        known = {f.name for f in fields(cls)}
+        known = set(fields(cls))
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["status"] = State(kwargs.get("status", "created"))
         return cls(**kwargs)
@@ -227,9 +162,16 @@ _RIGHT = ("agnesi", "albattani", "allen", "archimedes", "babbage", "bardeen", "b
           "thompson", "torvalds", "turing", "wescoff", "wiles", "williams", "wozniak", "wright", "yalow")
 
 
+class _UrandomChooser:
+    """``choice`` from os.urandom: the ``random`` module is not worth importing for a name."""
+
+    def choice(self, seq: Sequence[str]) -> str:
+        return seq[int.from_bytes(os.urandom(4), "big") % len(seq)]
+
+
 def random_name(rng: random.Random | None = None) -> str:
     """A docker-style ``adjective_surname`` name (docker never makes "boring_wozniak"; neither do we)."""
-    pick = rng or random.SystemRandom()
+    pick = rng or _UrandomChooser()
     while True:
         name = f"{pick.choice(_LEFT)}_{pick.choice(_RIGHT)}"
         if name != "boring_wozniak":

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from lamina._internal import proc
 from lamina._internal.locking import FileLock
-from lamina.container.model import State, Value, timestamp_ns, value_type
+from lamina._internal.records import Record, record
+from lamina.container.model import State, timestamp_ns
 from lamina.errors import ContainerCommandError, LaminaError, RuntimeFailed
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ Notify = Callable[[dict[str, Any]], None]
 CONSOLE_TIMEOUT = 30.0   # seconds to wait for the runtime's pty master after a successful create
 
 
-@value_type
-class Attach(Value):
+@record
+class Attach(Record):
     """The caller's fds a foreground container uses (``None``: /dev/null, or not echoed)."""
 
     stdin: int | None = None

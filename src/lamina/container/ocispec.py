@@ -26,13 +26,12 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Mapping, Sequence
-from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
 from lamina._internal import cgroups
 from lamina._internal.logs import get_logger
-from lamina.container.model import Value, value_type
+from lamina._internal.records import Record, field, record
 from lamina.errors import InvalidOption
 from lamina.spec.runtime import (
     Capabilities,
@@ -85,8 +84,8 @@ FALLBACK_DNS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
 Network = Literal["none", "host", "bridge", "private"]  # private: loopback only (build RUN)
 
 
-@value_type
-class MountSpec(Value):
+@record
+class MountSpec(Record):
     """A user mount: ``bind`` and ``volume`` (a resolved host dir) bind *source*; ``tmpfs`` needs none."""
 
     kind: Literal["bind", "volume", "tmpfs"]
@@ -96,8 +95,8 @@ class MountSpec(Value):
     options: tuple[str, ...] = ()
 
 
-@value_type
-class RunOptions(Value):
+@record
+class RunOptions(Record):
     """docker-run-like options; ``None`` means "use the image's value"."""
 
     args: Sequence[str] = ()                  # COMMAND [ARG…]: replaces the image's Cmd
@@ -125,8 +124,8 @@ class RunOptions(Value):
     shm_size: int = 64 * 1024 * 1024
 
 
-@value_type
-class HostFacts(Value):
+@record
+class HostFacts(Record):
     """What the host allows; ``probe_host()`` reads the real values."""
 
     hard_limits: Mapping[str, int]            # "RLIMIT_NOFILE" -> current hard limit (-1 = unlimited)
@@ -136,8 +135,8 @@ class HostFacts(Value):
     hostname: str = "localhost"
 
 
-@value_type
-class ResolvedUser(Value):
+@record
+class ResolvedUser(Record):
     uid: int
     gid: int
     additional_gids: tuple[int, ...] = ()

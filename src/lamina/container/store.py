@@ -27,12 +27,12 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 from lamina._internal.fsops import atomic_write, move_to_trash, rmtree
 from lamina._internal.locking import FileLock, try_lock
 from lamina._internal.logs import get_logger
+from lamina._internal.records import replace
 from lamina.container.model import Container, ContainerState
 from lamina.errors import ContainerNotFound, InvalidArgument, InvalidOption, NameInUse, StoreCorrupted
 

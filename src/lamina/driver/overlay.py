@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -76,6 +75,7 @@ from lamina._internal import mount as mnt
 from lamina._internal.fsops import rmtree
 from lamina._internal.locking import FileLock
 from lamina._internal.logs import get_logger
+from lamina._internal.records import Record, record
 from lamina.driver.base import RefcountedDriver, changes_size
 from lamina.driver.probe import OverlaySupport, probe_overlay
 from lamina.errors import InvalidArgument
@@ -96,8 +96,8 @@ def new_short_id() -> str:
     return "".join(_BASE32[b & 31] for b in os.urandom(SHORT_LEN))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Lower:
+@record
+class Lower(Record):
     """One lower of a mount: the short id of its layer ("" for the empty dir) and its path."""
 
     short: str

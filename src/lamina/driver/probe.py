@@ -17,11 +17,11 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 from lamina._internal import mount as mnt
 from lamina._internal.fsops import rmtree
+from lamina._internal.records import Record, record
 from lamina.errors import DriverNotSupported
 
 _GETDENTS64 = {"x86_64": 217, "aarch64": 61, "arm64": 61}
@@ -33,8 +33,8 @@ _WANTED_OPTIONS: tuple[tuple[str, str | None], ...] = (
     ("redirect_dir", "off"), ("index", "off"), ("metacopy", "off"))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OverlaySupport:
+@record
+class OverlaySupport(Record):
     """What the probe found: which mount API to use and which extra options the kernel takes."""
 
     new_api: bool

@@ -245,8 +245,8 @@ def _volatile_overlay(driver: Driver) -> Driver | None:
     from lamina.driver.overlay import OverlayDriver
     if not isinstance(driver, OverlayDriver) or ("volatile", None) in driver.support.options:
         return None
-    import dataclasses
-    support = dataclasses.replace(driver.support, options=(*driver.support.options, ("volatile", None)))
+    from lamina._internal.records import replace
+    support = replace(driver.support, options=(*driver.support.options, ("volatile", None)))
     return OverlayDriver(driver.home, support=support, deep=driver.deep, legacy_mount=not driver.new_api)
 
 

@@ -8,15 +8,16 @@ below receives explicit values. Must not print or exit.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from lamina._internal.records import Record, field, record
 
 DEFAULT_ROOT = Path("/var/lib/lamina")
 DEFAULT_RUNROOT = Path("/run/lamina")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EngineConfig:
+@record
+class EngineConfig(Record):
     """Explicit engine settings; ``from_env`` fills the gaps from the environment."""
 
     root: Path = DEFAULT_ROOT

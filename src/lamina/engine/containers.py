@@ -14,8 +14,9 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lamina._internal.logs import get_logger
+from lamina._internal.records import Record, record
 from lamina.container.manager import ContainerManager, CreateRequest
-from lamina.container.model import Container, ContainerState, State, Value, value_type
+from lamina.container.model import Container, ContainerState, State
 from lamina.container.monitor import Attach
 from lamina.container.ocispec import RunOptions
 from lamina.container.store import ContainerStore
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-@value_type
-class ContainerSpec(Value):
+@record
+class ContainerSpec(Record):
     """What ``create``/``run`` were asked for, before the image is resolved."""
 
     image: str

@@ -9,14 +9,13 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import shutil
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lamina._internal.logs import get_logger
+from lamina._internal.records import Record, record
 from lamina.reference import Reference
 from lamina.spec import mediatypes as mt
 
@@ -31,8 +30,8 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistoryRow:
+@record
+class HistoryRow(Record):
     """One row of ``history``: the image id only on the top row (``<missing>`` elsewhere, as BuildKit)."""
 
     image_id: str | None
@@ -60,7 +59,7 @@ class ImageService:
         from lamina.image.layers import compress_layer_blob
         blobs = self.engine.blobs
         diff_id, info, _ = compress_layer_blob(
-            blobs, lambda out: shutil.copyfileobj(tar_stream, out, 1 << 20), compression)
+            blobs, lambda out: _copy(tar_stream, out), compression)
         media = {"gzip": mt.OCI_LAYER_GZIP, "zstd": mt.OCI_LAYER_ZSTD}.get(compression, mt.OCI_LAYER)
         try:
             return self.engine.layers.ensure(diff_id, parent, info.digest, info.size, media)
@@ -291,3 +290,8 @@ class _ApplyTee:
 
 
 _PIPE_SIZE = 1 << 20
+
+
+def _copy(source: BinaryIO, target: BinaryIO) -> None:
+    import shutil
+    shutil.copyfileobj(source, target, 1 << 20)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from lamina._internal.logs import get_logger
+from lamina._internal.records import Record, record
 from lamina.digest import CHUNK, Digest, new_hash
 from lamina.errors import DigestMismatch, LayerNotFound
 from lamina.layer.ids import chain_id as compute_chain_id
@@ -35,8 +35,8 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Layer:
+@record
+class Layer(Record):
     """One read-only layer: identity (chain_id, diff_id), where it lives (layer_id) and its blob."""
 
     chain_id: Digest

@@ -16,9 +16,9 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lamina._internal.records import Record, record
 from lamina.digest import Digest
 from lamina.errors import ImageInUse, ImageNotFound, InvalidArgument, InvalidManifest
 from lamina.reference import Reference
@@ -39,8 +39,8 @@ def looks_like_id(name: str) -> bool:
     return bool(_HEX_PREFIX.match(name))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Image:
+@record
+class Image(Record):
     """A stored image: its id (config digest), manifest, top layer, size and names."""
 
     id: Digest

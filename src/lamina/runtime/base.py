@@ -9,9 +9,10 @@ Implementations: ``lamina.runtime.crun.CrunRuntime`` (crun/runc CLI) and
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from lamina._internal.records import Record, record
 
 Stdio = tuple[int, int, int]
 
@@ -24,8 +25,8 @@ class RuntimeStatus(enum.StrEnum):
     STOPPED = "stopped"    # the process exited; state kept until delete
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RuntimeState:
+@record
+class RuntimeState(Record):
     id: str
     status: RuntimeStatus
     pid: int  # 0 once stopped

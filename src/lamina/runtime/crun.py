@@ -26,13 +26,13 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from lamina._internal import cgroups, proc
+from lamina._internal.fsops import which
 from lamina._internal.logs import get_logger
 from lamina.errors import (
     CommandNotExecutable,
@@ -58,7 +58,7 @@ _NOT_EXECUTABLE = {"Permission denied": "permission denied", "Operation not perm
 def find_runtime_binary(binary: str | None = None) -> str:
     """Absolute path of *binary* (a name or path) or of crun, then runc; ``RuntimeNotFound``."""
     for name in ([binary] if binary else ["crun", "runc"]):
-        path = shutil.which(name)
+        path = which(name)  # not shutil's: importing shutil costs ~1.5 ms of every run
         if path:
             return path
     wanted = binary or "crun or runc"

@@ -9,14 +9,13 @@ config fails loudly in the runtime rather than silently here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import FrozenInstanceError
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+from collections.abc import Mapping
+from typing import Any
+
+from lamina._internal.records import Record, field, record
 
 OCI_VERSION = "1.0.2"
 _KEEP_EMPTY = frozenset({"args"})
-_T = TypeVar("_T")
-_MISSING = object()
 
 
 def _camel(name: str) -> str:
@@ -34,73 +33,10 @@ def _encode(value: Any) -> Any:
     return value
 
 
-class _Factory:
-    """A field default made fresh for every instance (``field(default_factory=...)``)."""
-
-    __slots__ = ("make",)
-
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self.make = make
-
-
-def _field(*, default_factory: Callable[[], _T]) -> _T:
-    """A field whose default is ``default_factory()``, called per instance."""
-    return _Factory(default_factory)  # type: ignore[return-value]
-
-
-class _Encodable:
-    """Base of the spec values: keyword-only, frozen, slotted, compared and hashed by field values.
-
-    A cheap stand-in for ``@dataclass(frozen=True, slots=True, kw_only=True)``: these types sit on
-    ``lamina run``'s start-up path and dataclass generates and compiles code for every class at import.
-    """
+class _Encodable(Record):
+    """Base of the spec values: a record with ``to_dict()``."""
 
     __slots__ = ()
-    _fields: ClassVar[tuple[str, ...]] = ()
-    _defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, **values: Any) -> None:
-        for name in self._fields:
-            value = values.pop(name, _MISSING)
-            if value is _MISSING:
-                value = self._default(name)
-            object.__setattr__(self, name, value)
-        if values:
-            raise TypeError(f"{type(self).__qualname__}() got an unexpected keyword argument {next(iter(values))!r}")
-
-    def _default(self, name: str) -> Any:
-        if name not in self._defaults:
-            raise TypeError(f"{type(self).__qualname__}() missing required keyword-only argument: {name!r}")
-        default = self._defaults[name]
-        return default.make() if isinstance(default, _Factory) else default
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __getstate__(self) -> tuple[Any, ...]:  # copy and pickle, despite the frozen __setattr__
-        return self._values()
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        for name, value in zip(self._fields, state, strict=True):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__qualname__}({inner})"
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object for this value (camelCase keys, no nulls)."""
@@ -115,23 +51,7 @@ class _Encodable:
         return out
 
 
-_E = TypeVar("_E", bound=_Encodable)
-
-
-@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(_field,))
-def _spec(cls: type[_E]) -> type[_E]:
-    """Turn a class body of annotated fields into a slotted ``_Encodable`` (fields in declaration order)."""
-    namespace = dict(cls.__dict__)
-    names = tuple(cls.__annotations__)
-    defaults = {name: namespace.pop(name) for name in names if name in namespace}
-    namespace.pop("__dict__", None)
-    namespace.pop("__weakref__", None)
-    namespace.update(__slots__=names, _fields=names, _defaults=defaults)
-    made: type[_E] = type(cls.__name__, cls.__bases__, namespace)
-    return made
-
-
-@_spec
+@record
 class User(_Encodable):
     uid: int = 0
     gid: int = 0
@@ -139,14 +59,14 @@ class User(_Encodable):
     umask: int | None = None
 
 
-@_spec
+@record
 class Rlimit(_Encodable):
     type: str  # "RLIMIT_NOFILE"
     soft: int
     hard: int
 
 
-@_spec
+@record
 class Capabilities(_Encodable):
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
@@ -155,12 +75,12 @@ class Capabilities(_Encodable):
     ambient: tuple[str, ...] = ()
 
 
-@_spec
+@record
 class Process(_Encodable):
     args: tuple[str, ...]
     env: tuple[str, ...] = ()
     cwd: str = "/"
-    user: User = _field(default_factory=User)
+    user: User = field(default_factory=User)
     terminal: bool = False
     rlimits: tuple[Rlimit, ...] = ()
     capabilities: Capabilities | None = None
@@ -168,13 +88,13 @@ class Process(_Encodable):
     oom_score_adj: int | None = None
 
 
-@_spec
+@record
 class Root(_Encodable):
     path: str
     readonly: bool = False
 
 
-@_spec
+@record
 class Mount(_Encodable):
     destination: str
     type: str | None = None
@@ -182,32 +102,32 @@ class Mount(_Encodable):
     options: tuple[str, ...] = ()
 
 
-@_spec
+@record
 class Namespace(_Encodable):
     type: str  # pid | network | mount | ipc | uts | user | cgroup
     path: str | None = None
 
 
-@_spec
+@record
 class Memory(_Encodable):
     limit: int | None = None
     reservation: int | None = None
     swap: int | None = None  # memory+swap, as in the spec (and cgroup v1 memsw)
 
 
-@_spec
+@record
 class Cpu(_Encodable):
     shares: int | None = None
     quota: int | None = None
     period: int | None = None
 
 
-@_spec
+@record
 class Pids(_Encodable):
     limit: int
 
 
-@_spec
+@record
 class DeviceRule(_Encodable):
     allow: bool
     type: str | None = None  # "a" | "c" | "b"
@@ -216,7 +136,7 @@ class DeviceRule(_Encodable):
     access: str | None = None  # any of "rwm"
 
 
-@_spec
+@record
 class Resources(_Encodable):
     devices: tuple[DeviceRule, ...] = ()
     memory: Memory | None = None
@@ -224,17 +144,17 @@ class Resources(_Encodable):
     pids: Pids | None = None
 
 
-@_spec
+@record
 class Linux(_Encodable):
     namespaces: tuple[Namespace, ...] = ()
     resources: Resources | None = None
     cgroups_path: str | None = None
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
-    sysctl: Mapping[str, str] = _field(default_factory=dict)
+    sysctl: Mapping[str, str] = field(default_factory=dict)
 
 
-@_spec
+@record
 class Hook(_Encodable):
     path: str
     args: tuple[str, ...] = ()
@@ -242,7 +162,7 @@ class Hook(_Encodable):
     timeout: int | None = None
 
 
-@_spec
+@record
 class Hooks(_Encodable):
     prestart: tuple[Hook, ...] = ()
     create_runtime: tuple[Hook, ...] = ()
@@ -252,7 +172,7 @@ class Hooks(_Encodable):
     poststop: tuple[Hook, ...] = ()
 
 
-@_spec
+@record
 class RuntimeConfig(_Encodable):
     """The whole config.json of a bundle."""
 
@@ -262,5 +182,5 @@ class RuntimeConfig(_Encodable):
     mounts: tuple[Mount, ...] = ()
     linux: Linux | None = None
     hooks: Hooks | None = None
-    annotations: Mapping[str, str] = _field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
     oci_version: str = OCI_VERSION

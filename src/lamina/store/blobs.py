@@ -25,7 +25,6 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -33,8 +32,9 @@ from typing import Protocol, runtime_checkable
 from lamina._internal.fsops import DirectAppender, atomic_write, fsync_dir, translate_enospc, write_all
 from lamina._internal.locking import FileLock
 from lamina._internal.logs import get_logger
+from lamina._internal.records import Record, record
 from lamina._internal.staging import StagingDir, recover_stale
-from lamina.digest import CHUNK, Digest, VerifyingReader, new_hash
+from lamina.digest import CHUNK, Digest, VerifyingReader, hexdigest, new_hash
 from lamina.errors import BlobNotFound, DigestMismatch, InternalError, InvalidDigest, SizeMismatch
 
 log = get_logger(__name__)
@@ -47,8 +47,8 @@ ALGORITHMS = ("sha256", "sha512")
 DEFAULT_ALGORITHM = "sha256"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BlobInfo:
+@record
+class BlobInfo(Record):
     """What a put produced: the blob's digest and its size in bytes."""
 
     digest: Digest
@@ -299,9 +299,21 @@ class BlobStore:
         return VerifyingReader(raw, digest, actual)
 
     def read_bytes(self, digest: Digest, size: int | None = None) -> bytes:
-        """The whole verified blob; for small blobs like manifests and configs."""
-        with self.open(digest, size) as reader:
-            return reader.read()
+        """The whole verified blob; for small blobs like manifests and configs.
+
+        Raises BlobNotFound, SizeMismatch or DigestMismatch, as reading through ``open`` does.
+        """
+        try:
+            with open(self.path(digest), "rb") as raw:
+                data = raw.read()
+        except FileNotFoundError as exc:
+            raise BlobNotFound(str(digest)) from exc
+        if size is not None and size != len(data):
+            raise SizeMismatch(str(digest), size, len(data))
+        actual = hexdigest(digest.algorithm, data)
+        if actual != digest.hex:
+            raise DigestMismatch(str(digest), f"{digest.algorithm}:{actual}")
+        return data
 
     def stat(self, digest: Digest) -> int:
         """Size in bytes; raises BlobNotFound."""

@@ -11,10 +11,11 @@ kill (and makes the exit status 137). Started containers stay "running" until
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lamina._internal.records import replace
 from lamina.errors import (
     CommandNotExecutable,
     CommandNotFound,

@@ -1,13 +1,13 @@
-"""spec.runtime types behave as frozen, keyword-only values (they are not dataclasses, for start-up speed)."""
+"""spec.runtime types behave as frozen, keyword-only values (records, not dataclasses, for start-up speed)."""
 
 from __future__ import annotations
 
 import copy
 import pickle
-from dataclasses import FrozenInstanceError
 
 import pytest
 
+from lamina._internal.records import FrozenInstanceError
 from lamina.spec.runtime import Linux, Process, Root, RuntimeConfig, User
 
 

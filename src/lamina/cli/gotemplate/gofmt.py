@@ -66,7 +66,10 @@ def _go_str_composite(value: Any) -> str:
 
 
 def _dataclass_fields(value: Any) -> dict[str, Any] | None:
-    """A dataclass instance's fields in order (Go prints and encodes structs field by field)."""
+    """A dataclass's or record's fields in order (Go prints and encodes structs field by field)."""
+    from lamina._internal.records import Record
+    if isinstance(value, Record):
+        return {name: getattr(value, name) for name in value._fields}
     if not hasattr(type(value), "__dataclass_fields__"):
         return None
     import dataclasses  # only reached for dataclass values; keeps module import cheap
