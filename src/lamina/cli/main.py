@@ -1,9 +1,9 @@
 """The ``lamina`` entry point: pick the parser, configure logging, map errors to exit codes.
 
 The only place (with the API error middleware) that catches ``Exception``. Must not contain
-business logic. A plain ``lamina [--root DIR] run …`` is parsed without click
-(``lamina.cli.runflags``: click's import is a fifth of a ``run --rm``); everything else, and
-any ``run`` that parser declines (``--help``, a bad flag), goes to the click group in
+business logic. A plain ``lamina [--root DIR] run|commit …`` is parsed without click
+(``lamina.cli.flags``: click's import is a fifth of a ``run --rm``); everything else, and
+anything that parser declines (``--help``, a bad flag), goes to the click group in
 ``lamina.cli.app``, whose verbs are imported only when run.
 
 Exit codes follow docker: 0 on success; 1 when a command fails; ``run``/``create``/``start``
@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import click
+
+    from lamina.engine.engine import Engine
 
 _state = {"engine_error_exit": 1}
 LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
@@ -85,27 +87,43 @@ def _usage_error(exc: click.UsageError) -> int:
 
 
 def fast_command(args: Sequence[str]) -> Callable[[], int] | None:
-    """``[global flags] run …`` parsed without click, as a callable; None for anything else."""
+    """``[global flags] run|commit …`` parsed without click, as a callable; None for anything else."""
     parsed = _global_flags(args)
     if parsed is None:
         return None
     flags, rest = parsed
-    if not rest or rest[0] != "run":
-        return None
-    from lamina.cli import runflags
-    run_args = runflags.parse_run(rest[1:])
-    if run_args is None:
+    verb = rest[0] if rest else ""
+    body = _fast_run(rest[1:]) if verb == "run" else _fast_commit(rest[1:]) if verb == "commit" else None
+    if body is None:
         return None
 
     def command() -> int:
         from lamina.engine.config import EngineConfig
         from lamina.engine.engine import Engine
         configure_logging(flags.get("log_level", "warning"), "debug" in flags)
-        engine_errors_exit(125)
+        if verb == "run":
+            engine_errors_exit(125)
         config = EngineConfig.from_env(root=flags.get("root"), storage_driver=flags.get("storage_driver"))
         with Engine(config) as engine:
-            return runflags.run(engine, run_args.image, run_args.command, run_args.opts)
+            return body(engine)
     return command
+
+
+def _fast_run(args: Sequence[str]) -> Callable[[Engine], int] | None:
+    from lamina.cli import runflags
+    parsed = runflags.parse_run(args)
+    if parsed is None:
+        return None
+    return lambda engine: runflags.run(engine, parsed.image, parsed.command, parsed.opts)
+
+
+def _fast_commit(args: Sequence[str]) -> Callable[[Engine], int] | None:
+    from lamina.cli import commitflags
+    parsed = commitflags.parse_commit(args)
+    if parsed is None:
+        return None
+    opts, container, repository = parsed
+    return lambda engine: commitflags.commit(engine, container, repository, opts)
 
 
 def _global_flags(args: Sequence[str]) -> tuple[dict[str, str], list[str]] | None:

@@ -1,11 +1,8 @@
-"""docker-run flags as data, a click-free parser for them, and the ``run``/``create`` bodies.
+"""docker-run flags as data (``lamina.cli.flags``), their click-free parse, and the ``run``/``create`` bodies.
 
 ``create`` and ``run`` build their click options from ``RUN_FLAGS`` (one definition). The same
 table drives ``parse_run``, which ``lamina.cli.main`` tries first for ``lamina run …``: click
-costs ~20 ms to import, a fifth of a whole ``run --rm IMAGE true``. The parser accepts what
-docker's does for these flags (``--opt=v``, ``--opt v``, ``-ev``, grouped ``-it``, options
-stop at IMAGE or ``--``) and returns None for anything else (``--help``, an unknown flag, a
-bad number), so click parses it and reports the error in its own words.
+costs ~10 ms to import, a fifth of a whole ``run --rm IMAGE true``. Options stop at IMAGE.
 
 Must not import click or rich, and must not hold business logic: it turns flags into a
 ``ContainerSpec`` and hands it to ``engine.containers``.
@@ -17,25 +14,13 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from lamina.cli.flags import FLAG, MULTI, Flag, parse
+
 if TYPE_CHECKING:
     from lamina.engine.containers import ContainerSpec
     from lamina.engine.engine import Engine
 
-FLAG, VALUE, MULTI = "flag", "value", "multi"
 ATTACH_STREAMS = ("stdin", "stdout", "stderr")
-
-
-class Flag:
-    """One option: its spellings, where its value goes, its kind, its value type and help.
-
-    A plain class, not a NamedTuple: building a NamedTuple class costs ~0.5 ms of start-up.
-    """
-
-    __slots__ = ("default", "dest", "help", "kind", "names", "type")
-
-    def __init__(self, names: tuple[str, ...], dest: str, kind: str = VALUE, type: type = str,
-                 help: str = "", default: Any = None) -> None:
-        self.names, self.dest, self.kind, self.type, self.help, self.default = names, dest, kind, type, help, default
 
 
 RUN_FLAGS: tuple[Flag, ...] = (
@@ -74,7 +59,8 @@ RUN_FLAGS: tuple[Flag, ...] = (
 RUN_ONLY_FLAGS: tuple[Flag, ...] = (
     Flag(("-d", "--detach"), "detach", FLAG, help="Run container in background and print container ID"),
     Flag(("--rm",), "auto_remove", FLAG, help="Automatically remove the container when it exits"),
-    Flag(("-a", "--attach"), "attach_streams", MULTI, help="Attach to STDIN, STDOUT or STDERR"),
+    Flag(("-a", "--attach"), "attach_streams", MULTI, help="Attach to STDIN, STDOUT or STDERR",
+         choices=ATTACH_STREAMS),
 )
 
 
@@ -87,73 +73,13 @@ class RunArgs:
         self.opts, self.image, self.command = opts, image, command
 
 
-def defaults(flags: Sequence[Flag]) -> dict[str, Any]:
-    """Each flag's value when it is not given (click's: False, (), None or the default)."""
-    return {f.dest: False if f.kind == FLAG else () if f.kind == MULTI else f.default for f in flags}
-
-
 def parse_run(args: Sequence[str]) -> RunArgs | None:
     """``[OPTIONS] IMAGE [COMMAND…]`` of ``run``; None when click should parse it instead."""
-    flags = RUN_FLAGS + RUN_ONLY_FLAGS
-    by_name = {n: f for f in flags for n in f.names}
-    opts = defaults(flags)
-    rest = list(args)
-    while rest and rest[0].startswith("-") and rest[0] != "-":
-        token = rest.pop(0)
-        if token == "--":
-            break
-        taken = _take_long(token, rest, by_name, opts) if token.startswith("--") else \
-            _take_short(token, rest, by_name, opts)
-        if not taken:
-            return None
-    if not rest:
+    parsed = parse(RUN_FLAGS + RUN_ONLY_FLAGS, args, interspersed=False, min_args=1, max_args=None)
+    if parsed is None:
         return None
-    return RunArgs(opts, rest[0], tuple(rest[1:]))
-
-
-def _take_long(token: str, rest: list[str], by_name: dict[str, Flag], opts: dict[str, Any]) -> bool:
-    name, eq, value = token.partition("=")
-    flag = by_name.get(name)
-    if flag is None or (flag.kind == FLAG and eq):
-        return False
-    if flag.kind == FLAG:
-        opts[flag.dest] = True
-        return True
-    if not eq:
-        if not rest:
-            return False
-        value = rest.pop(0)
-    return _store(flag, value, opts)
-
-
-def _take_short(token: str, rest: list[str], by_name: dict[str, Flag], opts: dict[str, Any]) -> bool:
-    for i, char in enumerate(token[1:], start=1):
-        flag = by_name.get(f"-{char}")
-        if flag is None:
-            return False
-        if flag.kind == FLAG:
-            opts[flag.dest] = True
-            continue
-        value = token[i + 1:]
-        if not value:
-            if not rest:
-                return False
-            value = rest.pop(0)
-        return _store(flag, value, opts)
-    return True
-
-
-def _store(flag: Flag, text: str, opts: dict[str, Any]) -> bool:
-    if flag.dest == "attach_streams":   # click.Choice(case_sensitive=False) keeps the canonical spelling
-        text = text.lower()
-        if text not in ATTACH_STREAMS:
-            return False
-    try:
-        value = flag.type(text)
-    except ValueError:
-        return False
-    opts[flag.dest] = (*opts[flag.dest], value) if flag.kind == MULTI else value
-    return True
+    opts, positionals = parsed
+    return RunArgs(opts, positionals[0], tuple(positionals[1:]))
 
 
 # ---------------------------------------------------------------- flags -> ContainerSpec

@@ -118,7 +118,6 @@ class Supervisor:
         lock = FileLock(self.manager.store.monitor_lock_path(self.cid), timeout=60)
         with lock:
             try:
-                self._connect(notify)
                 if attach is not None and (self.container.auto_remove or self.container.tty):
                     code = self._run_inherited(attach)
                 else:
@@ -141,6 +140,7 @@ class Supervisor:
         """``crun run`` with the caller's stdio (fast; a real pty for -t); no logs, no OOM info."""
         self.manager.update_state(self.cid, status=State.RUNNING, pid=0, started_at=now_rfc3339(),
                                   mounted=True, exit_code=0, error="", oom_killed=False)
+        self._connect(None)  # after RUNNING: a CLI killed meanwhile leaves what reconcile cleans up
         devnull = os.open(os.devnull, os.O_RDWR)
         stdio = (attach.stdin if attach.stdin is not None else devnull,
                  attach.stdout if attach.stdout is not None else devnull,
@@ -159,6 +159,7 @@ class Supervisor:
     def _create_start_wait(self, attach: Attach | None, notify: Notify | None) -> int:
         proc.become_subreaper()
         runtime = self.manager.runtime
+        self._connect(notify)
         pid = self._create(attach)
         try:
             runtime.start(self.cid)

@@ -1,4 +1,4 @@
-"""The click-free ``run`` parser must read argv exactly as the click command does, or decline."""
+"""The click-free ``run`` and ``commit`` parsers must read argv exactly as the click commands do, or decline."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import click
 import pytest
 
-from lamina.cli import runflags
+from lamina.cli import commitflags, runflags
+from lamina.cli.commands.commit import command as click_commit
 from lamina.cli.commands.run import command as click_run
 from lamina.cli.main import fast_command
 
@@ -67,7 +68,37 @@ def test_declined_arguments_are_click_errors_or_help() -> None:
         click_run.make_context("run", ["--bogus", "busybox"])
 
 
+COMMIT_SAME_AS_CLICK = [
+    ["web"],
+    ["web", "repo:tag"],
+    ["-m", "msg", "-a", "me", "web", "repo"],
+    ["web", "repo", "-m", "after"],                     # options may follow the positionals
+    ["-c", "ENV A=1", "--change=CMD [\"sh\"]", "-cEXPOSE 80", "web"],
+    ["--no-pause", "web"],
+    ["-p", "web"],
+    ["--pause", "--message=x", "web", "--", "repo"],
+    ["--", "-web-"],
+]
+
+COMMIT_DECLINED = [["-h"], ["--help"], [], ["a", "b", "c"], ["--bogus", "web"], ["-m"], ["--pause=no", "web"]]
+
+
+@pytest.mark.parametrize("args", COMMIT_SAME_AS_CLICK, ids=" ".join)
+def test_parse_commit_matches_click(args: list[str]) -> None:
+    parsed = commitflags.parse_commit(args)
+    assert parsed is not None
+    params = dict(click_commit.make_context("commit", list(args)).params)
+    assert parsed == (params, params.pop("container"), params.pop("repository"))
+
+
+@pytest.mark.parametrize("args", COMMIT_DECLINED, ids=lambda a: " ".join(a) or "(empty)")
+def test_parse_commit_declines_what_click_must_report(args: list[str]) -> None:
+    assert commitflags.parse_commit(args) is None
+
+
 @pytest.mark.parametrize("argv", [
+    ["commit", "web", "img"],
+    ["--root", "/tmp/r", "commit", "-m", "x", "web"],
     ["run", "--rm", "busybox"],
     ["--root", "/tmp/r", "run", "busybox"],
     ["--root=/tmp/r", "--storage-driver", "copy", "-D", "run", "busybox"],

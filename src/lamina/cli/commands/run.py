@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lamina.cli import runflags
-from lamina.cli.commands.create import CONTEXT, flag_options
+from lamina.cli.clickflags import flag_options
+from lamina.cli.commands.create import CONTEXT
 from lamina.cli.context import with_engine
 
 if TYPE_CHECKING:
