@@ -143,6 +143,21 @@ def test_isolation_kernel_pid_hostname_namespaces(cli):
         assert inside != os.readlink(f"/proc/self/ns/{kind}")
 
 
+@pytest.mark.skipif(not any(os.path.exists(p) for p in ("/etc/containers/seccomp.json",
+                                                         "/usr/share/containers/seccomp.json")),
+                    reason="no default seccomp profile on this host (golang-github-containers-common)")
+def test_default_seccomp_profile_unless_unconfined_or_privileged(cli):
+    def mode(*flags: str) -> str:
+        out = cli.ok("run", "--rm", *flags, "busybox", "grep", "Seccomp:", "/proc/self/status")
+        return out.split()[1]
+    assert mode() == "2"  # a filter is loaded
+    assert mode("--security-opt", "seccomp=unconfined") == "0"
+    assert mode("--privileged") == "0"
+    bad = cli("run", "--rm", "--security-opt", "seccomp=/nonexistent.json", "busybox", "true")
+    assert bad.code == 125 and "opening seccomp profile (/nonexistent.json) failed" in bad.err
+    assert list((cli.root / "run" / "seccomp").glob("*.bpf"))  # compiled once, for crun to load
+
+
 def test_memory_limit_oom_killed(cli):
     res = cli("run", "--name", "hog", "--memory", "32m", "busybox", "sh", "-c",
               "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done")

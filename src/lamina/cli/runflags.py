@@ -53,7 +53,8 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("--stop-timeout",), "stop_timeout", type=int, help="Timeout (in seconds) to stop a container"),
     Flag(("--cgroup-parent",), "cgroup_parent", help="Optional parent cgroup for the container"),
     Flag(("--oom-score-adj",), "oom_score_adj", type=int, help="Tune host's OOM preferences (-1000 to 1000)"),
-    Flag(("--security-opt",), "security_opt", MULTI, help="Security options (no-new-privileges)"),
+    Flag(("--security-opt",), "security_opt", MULTI,
+         help="Security options (no-new-privileges, seccomp=unconfined|PROFILE.json)"),
 )
 
 RUN_ONLY_FLAGS: tuple[Flag, ...] = (
@@ -136,6 +137,16 @@ def _size(text: str) -> int:
     return parse_size(text)
 
 
+def _seccomp(security_opts: Sequence[str]) -> str:
+    """``--security-opt seccomp=unconfined|PATH`` (docker also takes ``seccomp:``); "default" otherwise."""
+    chosen = "default"
+    for item in security_opts:
+        key, sep, value = item.replace(":", "=", 1).partition("=") if item.startswith("seccomp") else ("", "", "")
+        if key == "seccomp" and sep:
+            chosen = value or "default"
+    return chosen
+
+
 def _network(name: str) -> str:
     from lamina.errors import InvalidOption
     network = {"default": "bridge", "bridge": "bridge", "none": "none", "host": "host"}.get(name)
@@ -180,6 +191,7 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
         no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith("false")
                               for s in opts["security_opt"]),
+        seccomp=_seccomp(opts["security_opt"]),
         shm_size=_size(opts["shm_size"]) if opts["shm_size"] else 64 * 1024 * 1024)
     return ContainerSpec(image=image, options=options,
                          volumes=_volume_requests(opts["volumes"], opts["mounts"], opts["tmpfs"]),

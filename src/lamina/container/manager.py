@@ -338,7 +338,7 @@ class ContainerManager:
         write_etc_files(etc, hostname, opts.network)
         netns = str(self.netns_path(cid)) if opts.network == "bridge" else None
         config = build_runtime_config(request.image_config, opts, rootfs, container_id=cid, etc_files=etc,
-                                      host=self.host, network_ns=netns)
+                                      host=self.host, network_ns=netns, seccomp_cache=self.run_dir / "seccomp")
         atomic_write(bundle / "config.json", json.dumps(config).encode(), durable=False)
         return config
 

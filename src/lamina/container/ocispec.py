@@ -121,6 +121,7 @@ class RunOptions(Record):
     cap_add: Sequence[str] = ()
     cap_drop: Sequence[str] = ()
     no_new_privileges: bool = False
+    seccomp: str = "default"                  # "default" (the host's profile), "unconfined" or a profile's path
     shm_size: int = 64 * 1024 * 1024
 
 
@@ -367,12 +368,22 @@ def build_linux(opts: RunOptions, host: HostFacts, container_id: str, network_ns
         resources = None
     parent = "/" + (opts.cgroup_parent or "lamina").strip("/")
     namespaces = [Namespace(type=k) for k in kinds]
+    seccomp = resolve_seccomp(opts, resolve_capabilities(opts, host))
     if opts.network != "host":
         namespaces.append(Namespace(type="network", path=network_ns if opts.network == "bridge" else None))
-    return Linux(namespaces=tuple(namespaces), resources=resources,
+    return Linux(namespaces=tuple(namespaces), resources=resources, seccomp=seccomp,
                  cgroups_path=f"{parent}/{container_id}" if host.cgroups_usable else None,
                  masked_paths=() if opts.privileged else MASKED_PATHS,
                  readonly_paths=() if opts.privileged else READONLY_PATHS)
+
+
+def resolve_seccomp(opts: RunOptions, capabilities: Sequence[str]) -> dict[str, Any] | None:
+    """The OCI seccomp section: docker's default profile unless ``--privileged`` or ``seccomp=unconfined``."""
+    if opts.privileged or opts.seccomp == "unconfined":
+        return None
+    from lamina.runtime import seccomp
+    profile = seccomp.default_profile() if opts.seccomp == "default" else seccomp.load_profile(opts.seccomp)
+    return seccomp.oci_section(profile, capabilities) if profile is not None else None
 
 
 # ---------------------------------------------------------------- the whole config
@@ -394,8 +405,11 @@ def resolve_workdir(image_config: Mapping[str, Any], opts: RunOptions) -> str:
 
 def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, rootfs: Path, *,
                          container_id: str, etc_files: Path, host: HostFacts | None = None,
-                         network_ns: str | None = None) -> dict[str, Any]:
+                         network_ns: str | None = None, seccomp_cache: Path | None = None) -> dict[str, Any]:
     """config.json for a bundle whose root is *rootfs* (absolute) and whose /etc files are in *etc_files*.
+
+    With *seccomp_cache*, the seccomp program is compiled once into that directory and passed to
+    crun precompiled (``lamina.runtime.seccomp``).
 
     *image_config* is the image config's ``config`` object (Env, Cmd, Entrypoint,
     WorkingDir, User, …; may be empty). Raises ``InvalidOption`` for a bad user,
@@ -414,9 +428,13 @@ def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, root
         capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
         no_new_privileges=opts.no_new_privileges, oom_score_adj=opts.oom_score_adj)
     mounts = merge_mounts(default_mounts(opts, etc_files), [user_mount(m) for m in opts.mounts])
+    linux = build_linux(opts, host, container_id, network_ns)
+    annotations: dict[str, str] = {}
+    if linux.seccomp is not None and seccomp_cache is not None:
+        from lamina.runtime.seccomp import bpf_annotation
+        annotations = bpf_annotation(linux.seccomp, seccomp_cache)
     config = RuntimeConfig(process=process, root=Root(path=str(rootfs), readonly=opts.read_only),
-                           hostname=hostname, mounts=mounts,
-                           linux=build_linux(opts, host, container_id, network_ns))
+                           hostname=hostname, mounts=mounts, linux=linux, annotations=annotations)
     return config.to_dict()
 
 

@@ -158,7 +158,8 @@ class EngineRwLayer:
         opts = ocispec.RunOptions(args=spec.args, entrypoint=[], env=spec.env, workdir=spec.cwd,
                                   user=spec.user, hostname=BUILD_HOSTNAME, network=network, mounts=mounts)
         config = ocispec.build_runtime_config({"Env": []}, opts, self.rootfs, container_id=container_id,
-                                              etc_files=bundle / "etc", network_ns=str(netns) if netns else None)
+                                              etc_files=bundle / "etc", network_ns=str(netns) if netns else None,
+                                              seccomp_cache=self.backend.engine.config.run_dir / "seccomp")
         config["mounts"] = [m for m in config["mounts"] if not self._stub_needed(m, spec.network)]
         return config
 

@@ -152,6 +152,7 @@ class Linux(_Encodable):
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
     sysctl: Mapping[str, str] = field(default_factory=dict)
+    seccomp: Mapping[str, Any] | None = None  # the spec's object as is (lamina.runtime.seccomp makes it)
 
 
 @record
