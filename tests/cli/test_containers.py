@@ -404,3 +404,56 @@ def test_info_reports_driver_runtime_and_counts(tmp_path, busybox_tar):
     out = cli.ok("info")
     assert "Images: 1" in out and "Storage Driver: copy" in out and "Containers: 0" in out
     assert cli.ok("info", "--format", "{{.Driver}} {{.Images}}").strip() == "copy 1"
+
+
+# ---------------------------------------------------------------- attach
+def test_attach_gets_live_output_split_by_stream_and_the_exit_status(cli):
+    cli.ok("run", "-d", "--name", "att1", "busybox", "sh", "-c", "sleep 0.6; echo out; echo err >&2; exit 3")
+    first = subprocess.Popen(cli.argv("attach", "att1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second = subprocess.Popen(cli.argv("attach", "att1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for client in (first, second):  # every attached client sees the output
+        out, err = client.communicate(timeout=30)
+        assert (client.returncode, out, err) == (3, b"out\n", b"err\n")
+    assert cli.ok("logs", "att1") == "out\n"  # and the log still has it
+
+
+def test_attach_feeds_stdin_of_an_interactive_container(cli):
+    cli.ok("run", "-di", "--name", "att2", "busybox", "sh", "-c", "read x; echo got $x")
+    res = cli("attach", "att2", input=b"hello\n")
+    assert (res.code, res.out) == (0, "got hello\n")
+    stopped = cli("attach", "att2")
+    assert stopped.code == 1 and "cannot attach to container att2: it is exited" in stopped.err
+
+
+def test_attach_to_a_tty_container_and_no_stdin(cli):
+    cli.ok("run", "-dit", "--name", "att3", "busybox", "sh")
+    res = cli("attach", "att3", input=b"echo from-tty\nexit 5\n")
+    assert res.code == 5 and "from-tty" in res.out
+    cli.ok("run", "-dit", "--name", "att4", "busybox", "sh", "-c", "sleep 0.5; echo ignored-stdin")
+    res = cli("attach", "--no-stdin", "att4", input=b"exit 9\n")
+    assert res.code == 0 and "ignored-stdin" in res.out
+
+
+def test_detach_keys_syntax():
+    from lamina.cli.commands.attach import parse_detach_keys
+    from lamina.errors import InvalidOption
+    assert parse_detach_keys("ctrl-p,ctrl-q") == b"\x10\x11"
+    assert parse_detach_keys("ctrl-a,x,ctrl-@,ctrl-[") == b"\x01x\x00\x1b"
+    with pytest.raises(InvalidOption, match="unknown key 'ctrl-pp'"):
+        parse_detach_keys("ctrl-pp")
+
+
+def test_detach_keys_leave_a_tty_container_running(cli):
+    import pty
+    cli.ok("run", "-dit", "--name", "att5", "busybox", "sh")
+    master, slave = pty.openpty()
+    try:
+        client = subprocess.Popen(cli.argv("attach", "att5"), stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        os.write(master, b"\x10\x11")
+        _, err = client.communicate(timeout=20)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert client.returncode == 0 and b"read escape sequence" in err
+    assert _inspect(cli, "att5")["State"]["Running"] is True

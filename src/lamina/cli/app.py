@@ -41,6 +41,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "unpause": ("unpause", "Unpause all processes within one or more containers"),
     "rename": ("rename", "Rename a container"),
     "port": ("port", "List port mappings or a specific mapping for the container"),
+    "attach": ("attach", "Attach local standard input, output, and error streams to a running container"),
     "restart": ("restart", "Restart one or more containers"),
     "wait": ("wait", "Block until one or more containers stop, then print their exit codes"),
     "rm": ("rm", "Remove one or more containers"),

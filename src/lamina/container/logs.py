@@ -18,16 +18,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from lamina._internal.records import Record, record
 from lamina.container.model import timestamp_ns
 
 CHUNK = 1 << 16
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogEntry:
+@record
+class LogEntry(Record):
     stream: str   # "stdout" | "stderr"
     data: bytes
     time: str
@@ -70,14 +70,18 @@ def _read(fd: int) -> bytes:
         raise
 
 
-def pump(read_fd: int, stream: str, writer: LogWriter | None, echo_fd: int | None) -> threading.Thread:
-    """Copy *read_fd* until EOF into the log (line records) and raw to *echo_fd*; closes *read_fd*."""
+def pump(read_fd: int, stream: str, writer: LogWriter | None, echo_fd: int | None,
+         tee: Callable[[str, bytes], None] | None = None) -> threading.Thread:
+    """Copy *read_fd* until EOF into the log (line records), raw to *echo_fd* and to *tee* (attached
+    clients); closes *read_fd*."""
     def loop() -> None:
         pending = b""
         try:
             while chunk := _read(read_fd):
                 if echo_fd is not None:
                     _write_all(echo_fd, chunk)
+                if tee is not None:
+                    tee(stream, chunk)
                 if writer is None:
                     continue
                 pending += chunk

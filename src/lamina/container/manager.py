@@ -779,6 +779,37 @@ class ContainerManager:
             return self.runtime.state(cid).pid
         return 0
 
+    def attach(self, name_or_id: str, *, stdin: bool = True, stdio: tuple[int, int, int] = (0, 1, 2),
+               detach_keys: bytes = b"\x10\x11", sig_proxy: bool = True) -> int | None:
+        """docker attach: the running container's output from now on, and stdin when it keeps one open.
+
+        Returns its exit status once it exits, or None after *detach_keys* (tty containers only).
+        With *sig_proxy* (not for a tty), SIGINT/SIGTERM/SIGHUP received here go to the container.
+        """
+        from lamina.container import attach as attaching
+        container, _ = self._running(name_or_id, "attach to")
+        conn = attaching.connect(self.store.dir(container.id), container.name)
+        forward = stdin and container.interactive
+        with self._proxy_signals(container) if sig_proxy and not container.tty else contextlib.nullcontext():
+            code = attaching.relay(conn, stdio[0] if forward else None, stdio[1], stdio[2],
+                                   detach_keys=detach_keys if container.tty and forward else b"")
+        if code is None:
+            state = self.store.state(container.id)
+            return None if state.running else state.exit_code
+        return code
+
+    @contextlib.contextmanager
+    def _proxy_signals(self, container: Container) -> Iterator[None]:
+        def forward(signum: int, _frame: object) -> None:
+            with contextlib.suppress(LaminaError):
+                self.runtime.kill(container.id, signum)
+        old = {sig: signals.signal(sig, forward) for sig in (signals.SIGINT, signals.SIGTERM, signals.SIGHUP)}
+        try:
+            yield
+        finally:
+            for sig, handler in old.items():
+                signals.signal(sig, handler)
+
     def top(self, name_or_id: str,
             ps_args: Sequence[str] = ()) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
         """docker top: ``ps -ef`` (or *ps_args*) filtered to the container's pids: (titles, rows)."""

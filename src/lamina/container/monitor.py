@@ -160,10 +160,13 @@ class Supervisor:
         proc.become_subreaper()
         runtime = self.manager.runtime
         self._connect(notify)
-        pid = self._create(attach)
+        from lamina.container.attach import AttachServer
+        self._server = AttachServer(self.manager.store.dir(self.cid))
         try:
+            pid = self._create(attach)
             runtime.start(self.cid)
         except LaminaError as exc:
+            self._server.close(None)
             with contextlib.suppress(LaminaError):
                 runtime.delete(self.cid, force=True)
             self._record_failure(exc)
@@ -182,6 +185,7 @@ class Supervisor:
         with contextlib.suppress(LaminaError):
             runtime.delete(self.cid, force=True)
         self._record_exit(code, oom=oom)
+        self._server.close(code)
         return code
 
     def _create(self, attach: Attach | None) -> int:
@@ -194,6 +198,9 @@ class Supervisor:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         stdin = attach.stdin if attach is not None and attach.stdin is not None else devnull
+        if attach is None and self.container.interactive:  # -di: stdin stays open for attach
+            stdin, self._server.stdin_fd = os.pipe()
+            os.set_inheritable(self._server.stdin_fd, False)
         try:
             self.manager.runtime.create(self.cid, bundle, pid_file=pid_file, stdio=(stdin, out_w, err_w))
             pid = int(pid_file.read_text().strip())
@@ -204,8 +211,9 @@ class Supervisor:
             self._record_failure(error)
             raise error from exc
         finally:
-            for fd in (out_w, err_w, devnull):
-                os.close(fd)
+            for fd in {out_w, err_w, devnull, stdin} - {attach.stdin if attach else None}:
+                if fd is not None:
+                    os.close(fd)
         self._pumps = self._start_pumps(out_r, err_r, attach)
         return pid
 
@@ -224,7 +232,8 @@ class Supervisor:
             raise error from exc
         from lamina.container.logs import LogWriter, pump
         self._writer = LogWriter(self.manager.store.log_path(self.cid))
-        self._pumps = [pump(master, "stdout", self._writer, None)]
+        self._server.stdin_fd = master if self.container.interactive else None
+        self._pumps = [pump(master, "stdout", self._writer, None, self._server.send)]
         return pid
 
     def _console_master(self, bundle: Path, pid_file: Path) -> int:
@@ -256,7 +265,8 @@ class Supervisor:
         self._writer = writer
         echo_out = attach.stdout if attach else None
         echo_err = attach.stderr if attach else None
-        return [pump(out_r, "stdout", writer, echo_out), pump(err_r, "stderr", writer, echo_err)]
+        return [pump(out_r, "stdout", writer, echo_out, self._server.send),
+                pump(err_r, "stderr", writer, echo_err, self._server.send)]
 
     def _wait(self, pid: int) -> int:
         forwarded = self._forward_signals()

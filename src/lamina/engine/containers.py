@@ -120,6 +120,10 @@ class ContainerService:
     def remove(self, name: str, *, force: bool = False, volumes: bool = False) -> Container:
         return self.manager.remove(name, force=force, volumes=volumes)
 
+    def attach(self, name: str, **kwargs: Any) -> int | None:
+        """See ``ContainerManager.attach``: the exit status, or None when detached."""
+        return self.manager.attach(name, **kwargs)
+
     def exec(self, name: str, args: Sequence[str], **kwargs: Any) -> int:
         return self.manager.exec(name, args, **kwargs)
 
