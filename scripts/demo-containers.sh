@@ -49,3 +49,15 @@ echo "== docker's 'run -dit IMAGE sh': a shell waiting on its terminal, its outp
 L run -dit --name shell busybox sh
 L exec shell sh -c 'echo "stdin of pid 1: $(readlink /proc/1/fd/0)"'
 L rm -f shell
+
+echo "== the bridge network: an address, a published port, and attach"
+L run -d --name web -p 8080:80 busybox httpd -f -p 80 -h /etc
+L port web
+L ps --format '{{.Names}}: {{.Ports}}'
+L inspect -f '{{.NetworkSettings.IPAddress}} via {{.NetworkSettings.Gateway}}' web
+sleep 0.3
+busybox wget -q -O- http://127.0.0.1:8080/hostname
+L rm -f web
+L run -d --name talk busybox sh -c 'sleep 1; echo "said while you were attached"; exit 4'
+L attach talk || echo "attach ended with the container's status: $?"
+L rm talk

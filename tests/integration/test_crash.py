@@ -65,6 +65,7 @@ class World:
     runs: Counter[str] = field(default_factory=Counter)
     done: Counter[str] = field(default_factory=Counter)   # exited 0
     took: dict[str, float] = field(default_factory=dict)   # command -> seconds when left alone
+    addresses: frozenset[str] = field(default_factory=lambda: _addresses())   # bridge IPs held before
     n: int = 0
 
     @property
@@ -202,12 +203,21 @@ def _leftovers(root: Path) -> list[str]:
     return left
 
 
+def _addresses() -> frozenset[str]:
+    """The bridge network's allocated addresses (host-wide; a killed RUN step must not keep one)."""
+    from lamina.network.bridge import STATE_DIR
+    ipam = STATE_DIR / "ipam" / "lamina"
+    return frozenset(p.name for p in ipam.iterdir() if p.name[0].isdigit()) if ipam.is_dir() else frozenset()
+
+
 def _verify(world: World) -> None:
     quick = ["--quick"] if world.n % 3 else []   # every third round re-reads every layer's files too
     res = world.cli("system", "check", *quick)
     assert res.code == 0 and "0 damaged, 0 orphaned" in res.out, f"after round {world.n}: {res.out}{res.err}"
     left = _leftovers(world.cli.root)
     assert left == [], f"left behind after round {world.n}: {left}"
+    leaked = _addresses() - world.addresses
+    assert not leaked, f"bridge addresses still held after round {world.n}: {sorted(leaked)}"
     listing = _listing(world.cli)
     for tag, image_id in world.tags.items():
         assert tag in listing, f"committed tag {tag} lost after round {world.n}"

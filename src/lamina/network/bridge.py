@@ -130,10 +130,14 @@ class BridgeNetwork:
         return Attachment(result, ports)
 
     def detach(self, container_id: str, netns: Path, attachment: Attachment | None) -> None:
-        """The netns, CNI DEL, then the port claims. Logs and goes on when a plugin fails."""
+        """The namespace, CNI DEL, the port claims, then the netns file. Logs and goes on when a plugin fails.
+
+        The namespace goes first (its veth end with it: a DEL without a netns is cheaper, and allowed); the
+        file stays to the end, so a crash half-way leaves the mark that makes the next cleanup retry.
+        """
         ports = attachment.ports if attachment else ()
         prev = attachment.result if attachment else None
-        remove_netns(netns)  # its veth end goes with it; DEL without a netns is cheaper and allowed
+        _unmount(netns)
         try:
             who = cni.Invocation(container_id, "")
             plugins = conflist(self.state_dir, ports=bool(ports) or attachment is None)
@@ -142,6 +146,7 @@ class BridgeNetwork:
         except LaminaError as exc:
             log.warning("network teardown id=%s: %s", container_id, exc)
         self._release(container_id)
+        netns.unlink(missing_ok=True)
 
     # ------------------------------------------------------------ port claims
     @contextlib.contextmanager
@@ -232,8 +237,11 @@ def create_netns(path: Path) -> None:
 
 def remove_netns(path: Path) -> None:
     """Unmount and remove a namespace file; nothing when it is not there."""
+    _unmount(path)
+    path.unlink(missing_ok=True)
+
+
+def _unmount(path: Path) -> None:
     from lamina._internal.mount import umount
     with contextlib.suppress(OSError, LaminaError):  # EINVAL: not a mount point (any more)
         umount(path, 2)  # MNT_DETACH
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
