@@ -186,3 +186,33 @@ def test_build_run_steps_join_the_bridge_unless_told_otherwise(cli: Lamina, tmp_
         "RUN --network=none test \"$(ip -o link | wc -l)\" = 1\n")
     cli.ok("build", "--no-cache", "-q", "-t", "netbuild", str(tmp_path))
     assert not list((cli.root / "run" / "build").glob("*.netns"))
+
+
+def test_add_host_and_dns_flags_write_the_container_files(cli: Lamina) -> None:
+    out = cli.ok("run", "--rm", "--add-host", "db:10.1.2.3", "--add-host", "gw:host-gateway", "--dns", "1.1.1.1",
+                 "--dns-search", "example.com", "--dns-option", "ndots:2", "busybox", "sh", "-c",
+                 "cat /etc/hosts /etc/resolv.conf")
+    assert "10.1.2.3\tdb\n" in out and "10.89.0.1\tgw\n" in out
+    assert "nameserver 1.1.1.1\n" in out and "search example.com\n" in out and "options ndots:2\n" in out
+    assert out.count("nameserver") == 1  # --dns replaces the host's servers
+    none = cli.ok("run", "--rm", "--network", "none", "--add-host", "x:1.2.3.4", "busybox", "cat", "/etc/hosts")
+    assert none.endswith("1.2.3.4\tx\n")
+    bad = cli("run", "--rm", "--add-host", "nohost", "busybox", "true")
+    assert bad.code == 125 and "invalid argument 'nohost' for \"--add-host\" flag" in bad.err
+    assert cli("run", "--rm", "--dns", "nope", "busybox", "true").err.strip() == "Error: nope is not an ip address"
+
+
+def test_network_ls_and_inspect_show_the_bridge_and_its_containers(cli: Lamina) -> None:
+    assert [line.split()[1] for line in cli.ok("network", "ls").splitlines()[1:]] == ["bridge", "host", "none"]
+    ids = cli.ok("network", "ls", "-q").split()
+    assert len(ids) == 3 and all(len(i) == 12 for i in ids)
+    cid = cli.ok("run", "-d", "--name", "member", "busybox", "sleep", "30").strip()
+    bridge = json.loads(cli.ok("network", "inspect", "bridge"))[0]
+    assert bridge["IPAM"]["Config"] == [{"Subnet": "10.89.0.0/16", "Gateway": "10.89.0.1"}]
+    member = bridge["Containers"][cid]
+    assert member["Name"] == "member"
+    assert member["IPv4Address"] == _inspect(cli, "member")["NetworkSettings"]["IPAddress"] + "/16"
+    assert json.loads(cli.ok("network", "inspect", ids[1]))[0]["Name"] == "host"
+    assert cli("network", "inspect", "nope").code == 1
+    refused = cli("network", "create", "mine")
+    assert refused.code == 1 and "user-defined networks are not supported" in refused.err

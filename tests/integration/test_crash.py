@@ -22,6 +22,7 @@ every family available mixed, on the copy and the overlay driver) is marked slow
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -204,10 +205,16 @@ def _leftovers(root: Path) -> list[str]:
 
 
 def _addresses() -> frozenset[str]:
-    """The bridge network's allocated addresses (host-wide; a killed RUN step must not keep one)."""
+    """Bridge addresses held by build steps (a killed RUN step must not keep one). The allocations are
+    host-wide: containers other work runs meanwhile hold addresses too, under 64-hex ids, not build-…"""
     from lamina.network.bridge import STATE_DIR
     ipam = STATE_DIR / "ipam" / "lamina"
-    return frozenset(p.name for p in ipam.iterdir() if p.name[0].isdigit()) if ipam.is_dir() else frozenset()
+    held = set()
+    for path in ipam.iterdir() if ipam.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if path.name[0].isdigit() and path.read_text().startswith("build-"):
+                held.add(path.name)
+    return frozenset(held)
 
 
 def _verify(world: World) -> None:

@@ -51,6 +51,7 @@ from lamina.container.ocispec import (
     MountSpec,
     RunOptions,
     build_runtime_config,
+    extra_hosts_text,
     probe_host,
     resolve_hostname,
     resolve_user,
@@ -335,7 +336,7 @@ class ContainerManager:
         bundle = self.store.bundle(cid)
         etc = bundle / "etc"
         hostname = resolve_hostname(opts, cid, self.host)
-        write_etc_files(etc, hostname, opts.network)
+        write_etc_files(etc, hostname, opts.network, opts=opts)
         netns = str(self.netns_path(cid)) if opts.network == "bridge" else None
         config = build_runtime_config(request.image_config, opts, rootfs, container_id=cid, etc_files=etc,
                                       host=self.host, network_ns=netns, seccomp_cache=self.run_dir / "seccomp")
@@ -470,7 +471,8 @@ class ContainerManager:
         attachment = self.network.attach(container.id, netns, mappings)
         try:
             self.update_state(container.id, network=attachment.to_json())
-            hosts = HOSTS_DEFAULT + f"{attachment.address}\t{container.hostname}\n"
+            extra = extra_hosts_text(container.options.get("extra_hosts") or (), attachment.gateway)
+            hosts = HOSTS_DEFAULT + extra + f"{attachment.address}\t{container.hostname}\n"
             atomic_write(self.store.bundle(container.id) / "etc" / "hosts", hosts.encode(), durable=False)
         except BaseException:
             self.network.detach(container.id, netns, attachment)

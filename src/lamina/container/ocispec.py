@@ -122,6 +122,10 @@ class RunOptions(Record):
     cap_drop: Sequence[str] = ()
     no_new_privileges: bool = False
     seccomp: str = "default"                  # "default" (the host's profile), "unconfined" or a profile's path
+    extra_hosts: Sequence[str] = ()           # --add-host, as "name:ip" ("host-gateway": the bridge's gateway)
+    dns: Sequence[str] = ()                   # --dns: these nameservers instead of the host's
+    dns_search: Sequence[str] = ()            # --dns-search ("." for none)
+    dns_options: Sequence[str] = ()           # --dns-option
     shm_size: int = 64 * 1024 * 1024
 
 
@@ -453,9 +457,12 @@ def _is_local(addr: list[str]) -> bool:
     return bool(addr) and (addr[0].startswith("127.") or addr[0] == "::1")
 
 
-def write_etc_files(directory: Path, hostname: str, network: Network, *,
+def write_etc_files(directory: Path, hostname: str, network: Network, *, opts: RunOptions | None = None,
                     host_etc: Path = Path("/etc")) -> None:
-    """Write hostname, hosts and resolv.conf for a container into *directory* (created)."""
+    """Write hostname, hosts and resolv.conf for a container into *directory* (created).
+
+    *opts* brings ``--add-host`` lines and ``--dns``/``--dns-search``/``--dns-option``, as docker writes them.
+    """
     directory.mkdir(parents=True, exist_ok=True)
 
     def host_file(name: str) -> str:
@@ -469,5 +476,54 @@ def write_etc_files(directory: Path, hostname: str, network: Network, *,
         hosts, resolv = host_file("hosts") or HOSTS_DEFAULT, host_file("resolv.conf")
     else:
         hosts, resolv = HOSTS_DEFAULT, _filtered_resolv(host_file("resolv.conf"))
+    if opts is not None:
+        hosts += extra_hosts_text(opts.extra_hosts)
+        resolv = _resolv_with(resolv, opts)
     (directory / "hosts").write_text(hosts)
     (directory / "resolv.conf").write_text(resolv)
+
+
+def extra_hosts_text(extra_hosts: Sequence[str], gateway: str = "10.89.0.1") -> str:
+    """``--add-host name:ip`` lines for /etc/hosts; ``host-gateway`` is the bridge's gateway address."""
+    lines = []
+    for item in extra_hosts:
+        name, _, address = item.replace("=", ":", 1).partition(":")
+        address = gateway if address == "host-gateway" else address
+        lines.append(f"{address}\t{name}\n")
+    return "".join(lines)
+
+
+def _resolv_with(resolv: str, opts: RunOptions) -> str:
+    """docker's rule: each of --dns, --dns-search, --dns-option replaces the host's lines of its kind."""
+    if not (opts.dns or opts.dns_search or opts.dns_options):
+        return resolv
+    keep = {"nameserver": not opts.dns, "search": not opts.dns_search, "domain": not opts.dns_search,
+            "options": not opts.dns_options}
+    lines = [ln for ln in resolv.splitlines() if keep.get((ln.split() or [""])[0], True)]
+    lines += [f"nameserver {server}" for server in opts.dns]
+    searches = [d for d in opts.dns_search if d != "."]
+    lines += [f"search {' '.join(searches)}"] if searches else []
+    lines += [f"options {' '.join(opts.dns_options)}"] if opts.dns_options else []
+    return "".join(ln + "\n" for ln in lines)
+
+
+def check_network_options(opts: RunOptions) -> None:
+    """Bad ``--add-host`` and ``--dns`` values: InvalidOption naming the value, as docker does."""
+    import ipaddress
+    for item in opts.extra_hosts:
+        name, sep, address = item.replace("=", ":", 1).partition(":")
+        if not sep or not name or not _is_address(ipaddress, address, allow="host-gateway"):
+            raise InvalidOption(f"invalid argument {item!r} for \"--add-host\" flag: invalid IP address in add-host")
+    for server in opts.dns:
+        if not _is_address(ipaddress, server):
+            raise InvalidOption(f"{server} is not an ip address")
+
+
+def _is_address(module: Any, text: str, allow: str = "") -> bool:
+    if text and text == allow:
+        return True
+    try:
+        module.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -244,6 +244,22 @@ class ContainerService:
         data = state.extra.get("network") or {}
         return from_specs(data.get("ports") or ()) if data and state.running else []
 
+    def networks(self) -> builtins.list[dict[str, Any]]:
+        """docker's ``network inspect`` shape for bridge, host and none; bridge lists its running containers."""
+        from lamina.network import bridge
+        from lamina.network.bridge import Attachment
+        attached = {}
+        for container, state in self.list():
+            data = state.extra.get("network") or {}
+            if data and state.running:
+                a = Attachment.from_json(data)
+                attached[container.id] = {"Name": container.name, "MacAddress": a.mac,
+                                          "IPv4Address": f"{a.address}/{a.prefix}", "IPv6Address": ""}
+        ipam = {"Driver": "default", "Config": [{"Subnet": bridge.SUBNET, "Gateway": bridge.GATEWAY}]}
+        return [_network("bridge", "bridge", ipam, attached, {"com.docker.network.bridge.name": bridge.BRIDGE}),
+                _network("host", "host", {"Driver": "default", "Config": []}, {}, {}),
+                _network("none", "null", {"Driver": "default", "Config": []}, {}, {})]
+
     # ------------------------------------------------------------ inspect
     def inspect(self, name: str, *, size: bool = False) -> dict[str, Any]:
         """docker's ``container inspect`` shape."""
@@ -294,6 +310,14 @@ def _committed_config(container: Container, image_config: dict[str, Any]) -> dic
     if env:
         out["Env"] = env
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _network(name: str, driver: str, ipam: dict[str, Any], containers: dict[str, Any],
+             options: dict[str, str]) -> dict[str, Any]:
+    from lamina.digest import hexdigest
+    return {"Name": name, "Id": hexdigest("sha256", f"lamina network {name}".encode()), "Scope": "local",
+            "Driver": driver, "EnableIPv6": False, "IPAM": ipam, "Internal": False, "Attachable": False,
+            "Containers": containers, "Options": options, "Labels": {}}
 
 
 def _network_settings(container: Container, state: ContainerState) -> dict[str, Any]:

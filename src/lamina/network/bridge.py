@@ -229,7 +229,9 @@ def create_netns(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_netns(path)
     path.touch()
-    done = subprocess.run(["unshare", f"--net={path}", "true"], capture_output=True, check=False)
+    from lamina._internal.proc import die_with_parent
+    done = subprocess.run(["unshare", f"--net={path}", "true"], capture_output=True, check=False,
+                          preexec_fn=die_with_parent)
     if done.returncode != 0:
         path.unlink(missing_ok=True)
         raise NetworkFailed(f"create network namespace {path}: {done.stderr.decode(errors='replace').strip()}")

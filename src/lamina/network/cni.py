@@ -86,11 +86,13 @@ def _plugin_config(conflist: Mapping[str, Any], plugin: Mapping[str, Any], prev:
 
 def _call(command: str, config: Mapping[str, Any], who: Invocation) -> dict[str, Any]:
     import subprocess
+
+    from lamina._internal.proc import die_with_parent
     kind = str(config["type"])
     binary = os.path.join(who.path, kind)
-    try:
+    try:  # a plugin outliving a killed CLI would finish an ADD after recovery ran the DEL
         done = subprocess.run([binary], input=json.dumps(config).encode(), env=who.env(command),
-                              capture_output=True, timeout=TIMEOUT, check=False)
+                              capture_output=True, timeout=TIMEOUT, check=False, preexec_fn=die_with_parent)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NetworkFailed(f"network {command} {kind}: {exc}") from exc
     if done.returncode != 0:

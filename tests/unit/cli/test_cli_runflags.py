@@ -29,6 +29,8 @@ SAME_AS_CLICK = [
     ["--ulimit", "nofile=10:20", "--stop-signal", "SIGINT", "--stop-timeout", "3", "busybox"],
     ["--security-opt", "no-new-privileges", "--oom-score-adj", "-100", "--shm-size", "1m", "busybox"],
     ["--env-file", "/dev/null", "-h", "box", "busybox"],
+    ["-p", "8080:80", "-p80", "-P", "--add-host=db:10.0.0.2", "--dns", "1.1.1.1", "--dns-search=x", "busybox"],
+    ["--security-opt", "seccomp=unconfined", "--dns-option", "ndots:2", "busybox"],
 ]
 
 DECLINED = [
