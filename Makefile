@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
-APT_PACKAGES := busybox-static crun skopeo umoci docker-registry btrfs-progs openssl file make containernetworking-plugins iptables golang-github-containers-common
+APT_PACKAGES := busybox-static crun skopeo umoci docker-registry btrfs-progs openssl file make containernetworking-plugins iptables golang-github-containers-common tini
 DEMO_ROOT ?= /var/tmp/lamina-demo
 
 .PHONY: deps venv demo test lint check bench clean

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -457,3 +458,18 @@ def test_detach_keys_leave_a_tty_container_running(cli):
         os.close(slave)
     assert client.returncode == 0 and b"read escape sequence" in err
     assert _inspect(cli, "att5")["State"]["Running"] is True
+
+
+@pytest.mark.skipif(not any(shutil.which(n) for n in ("docker-init", "tini-static", "catatonit")),
+                    reason="no static init on this host (apt-get install tini)")
+def test_init_is_pid_1_forwards_stop_and_keeps_the_status(cli):
+    res = cli("run", "--rm", "--init", "busybox", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; exit 3")
+    assert res.code == 3 and res.out.startswith("/dev/init -- sh -c")
+    assert cli("run", "--rm", "--init", "busybox", "nosuchcmd").code == 127
+    cli.ok("run", "-d", "--name", "inited", "--init", "busybox", "sleep", "60")
+    started = time.monotonic()
+    cli.ok("stop", "-t", "20", "inited")   # sleep as PID 1 would ignore SIGTERM; under the init it ends
+    assert time.monotonic() - started < 10
+    info = _inspect(cli, "inited")
+    assert (info["Path"], info["Args"], info["State"]["ExitCode"]) == ("sleep", ["60"], 143)
+    assert info["HostConfig"]["Init"] is True

@@ -38,6 +38,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
          default="default"),
     Flag(("-p", "--publish"), "publish", MULTI, help="Publish a container's port(s) to the host"),
     Flag(("-P", "--publish-all"), "publish_all", FLAG, help="Publish all exposed ports to random ports"),
+    Flag(("--init",), "init", FLAG, help="Run an init inside the container that forwards signals and reaps processes"),
     Flag(("--add-host",), "add_host", MULTI, help="Add a custom host-to-IP mapping (host:ip)"),
     Flag(("--dns",), "dns", MULTI, help="Set custom DNS servers"),
     Flag(("--dns-search",), "dns_search", MULTI, help="Set custom DNS search domains"),
@@ -195,8 +196,8 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
         no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith("false")
                               for s in opts["security_opt"]),
-        seccomp=_seccomp(opts["security_opt"]), extra_hosts=tuple(opts["add_host"]), dns=tuple(opts["dns"]),
-        dns_search=tuple(opts["dns_search"]), dns_options=tuple(opts["dns_option"]),
+        seccomp=_seccomp(opts["security_opt"]), init=opts["init"], extra_hosts=tuple(opts["add_host"]),
+        dns=tuple(opts["dns"]), dns_search=tuple(opts["dns_search"]), dns_options=tuple(opts["dns_option"]),
         shm_size=_size(opts["shm_size"]) if opts["shm_size"] else 64 * 1024 * 1024)
     if options.extra_hosts or options.dns:
         from lamina.container.ocispec import check_network_options

@@ -310,10 +310,11 @@ class ContainerManager:
         if not keep_mounted:
             driver.unmount(cid)
         process = config["process"]
+        command = process["args"][2:] if opts.init else process["args"]  # the init is not the command
         return Container(
             id=cid, name=name, image_id=request.image_id, image_name=request.image_name, layer_id=cid,
             init_layer_id=init_id, parent_layer_id=request.parent_layer_id, created=_now(),
-            path=process["args"][0], args=tuple(process["args"][1:]), env=tuple(process.get("env", ())),
+            path=command[0], args=tuple(command[1:]), env=tuple(process.get("env", ())),
             hostname=str(config.get("hostname", "")), options=_options_json(opts),
             image_config=dict(request.image_config), mounts=tuple(records),
             auto_remove=request.auto_remove, tty=opts.tty, interactive=request.interactive,

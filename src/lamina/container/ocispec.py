@@ -122,6 +122,7 @@ class RunOptions(Record):
     cap_drop: Sequence[str] = ()
     no_new_privileges: bool = False
     seccomp: str = "default"                  # "default" (the host's profile), "unconfined" or a profile's path
+    init: bool = False                        # --init: a static init (tini) as PID 1 reaps zombies, forwards signals
     extra_hosts: Sequence[str] = ()           # --add-host, as "name:ip" ("host-gateway": the bridge's gateway)
     dns: Sequence[str] = ()                   # --dns: these nameservers instead of the host's
     dns_search: Sequence[str] = ()            # --dns-search ("." for none)
@@ -299,6 +300,29 @@ def _oci_limit(value: int) -> int:
 
 
 # ---------------------------------------------------------------- mounts
+INIT_PATH = "/dev/init"   # on the container's /dev tmpfs: nothing is written into its rootfs
+INIT_BINARIES = ("docker-init", "tini-static", "catatonit")
+
+
+def find_init() -> str:
+    """A static init for ``--init`` (docker's docker-init, Debian's tini-static, or catatonit)."""
+    from lamina._internal.fsops import which
+    for name in INIT_BINARIES:
+        path = which(name)
+        if path:
+            return path
+    raise InvalidOption("--init: no static init found (" + ", ".join(INIT_BINARIES) + "; apt-get install tini)")
+
+
+def with_init(args: Sequence[str], mounts: list[Mount], opts: RunOptions) -> list[str]:
+    """``--init``: the init, bind-mounted read-only at INIT_PATH, runs the command as its child."""
+    if not opts.init:
+        return list(args)
+    mounts.append(Mount(destination=INIT_PATH, type="bind", source=find_init(),
+                        options=("rbind", "rprivate", "ro", "nosuid", "nodev")))
+    return [INIT_PATH, "--", *args]
+
+
 def default_mounts(opts: RunOptions, etc_files: Path) -> list[Mount]:
     ro = () if opts.privileged else ("ro",)
     mounts = [
@@ -425,13 +449,15 @@ def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, root
     env = build_env(list(image_config.get("Env") or []), list(opts.env), hostname=hostname,
                     tty=opts.tty, home=user.home)
     caps = resolve_capabilities(opts, host)
+    defaults = default_mounts(opts, etc_files)
+    args = with_init(resolve_args(image_config, opts), defaults, opts)
     process = Process(
-        args=tuple(resolve_args(image_config, opts)), env=tuple(env), cwd=resolve_workdir(image_config, opts),
+        args=tuple(args), env=tuple(env), cwd=resolve_workdir(image_config, opts),
         user=User(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids), terminal=opts.tty,
         rlimits=resolve_rlimits(opts, host),
         capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
         no_new_privileges=opts.no_new_privileges, oom_score_adj=opts.oom_score_adj)
-    mounts = merge_mounts(default_mounts(opts, etc_files), [user_mount(m) for m in opts.mounts])
+    mounts = merge_mounts(defaults, [user_mount(m) for m in opts.mounts])
     linux = build_linux(opts, host, container_id, network_ns)
     annotations: dict[str, str] = {}
     if linux.seccomp is not None and seccomp_cache is not None:

@@ -354,7 +354,7 @@ def _host_config(container: Container) -> dict[str, Any]:
     return {"Binds": binds or None, "NetworkMode": {"bridge": "bridge", "host": "host"}.get(str(opts.get("network")),
                                                                                          "none"),
             "PortBindings": docker_ports(from_specs(opts.get("publish") or ())),
-            "PublishAllPorts": bool(opts.get("publish_all")),
+            "PublishAllPorts": bool(opts.get("publish_all")), "Init": bool(opts.get("init")) or None,
             "AutoRemove": container.auto_remove, "Privileged": bool(opts.get("privileged")),
             "ReadonlyRootfs": bool(opts.get("read_only")), "Memory": opts.get("memory") or 0,
             "NanoCpus": int(cpus * 1e9) if cpus else 0, "PidsLimit": opts.get("pids_limit"),
