@@ -473,3 +473,20 @@ def test_init_is_pid_1_forwards_stop_and_keeps_the_status(cli):
     info = _inspect(cli, "inited")
     assert (info["Path"], info["Args"], info["State"]["ExitCode"]) == ("sleep", ["60"], 143)
     assert info["HostConfig"]["Init"] is True
+
+
+def test_stats_reads_cpu_memory_and_pids_of_running_containers(cli):
+    cli.ok("run", "-d", "--name", "busy", "--memory", "64m", "busybox", "sh", "-c", "while :; do :; done")
+    cli.ok("run", "-d", "--name", "idle", "busybox", "sleep", "60")
+    fmt = "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}"
+    rows = {line.split()[0]: line.split() for line in cli.ok("stats", "--no-stream", "--format", fmt).splitlines()}
+    assert set(rows) == {"busy", "idle"}
+    assert float(rows["busy"][1].rstrip("%")) > 20 and float(rows["idle"][1].rstrip("%")) < 20
+    assert rows["busy"][4] == "64MiB" and rows["idle"][4] != "64MiB"   # usage / limit
+    assert rows["busy"][5] == "1"
+    table = cli.ok("stats", "--no-stream", "idle").splitlines()
+    assert table[0].split() == ["CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%",
+                                "NET", "I/O", "BLOCK", "I/O", "PIDS"] and len(table) == 2
+    cli.ok("stop", "-t", "0", "busy")
+    assert "busy" not in cli.ok("stats", "--no-stream")   # only running ones, unless -a
+    assert "busy" in cli.ok("stats", "--no-stream", "-a")

@@ -154,3 +154,62 @@ def oom_kill_count(cgroups_path: str, root: Path = CGROUP_ROOT) -> int:
     if v1:
         return _counter(v1, "oom_kill")
     return _counter(_read(root / rel / "memory.events"), "oom_kill")
+
+
+@record
+class Usage(Record):
+    """One reading of a cgroup's counters (what ``stats`` shows; 0 for what the host does not account)."""
+
+    cpu_ns: int = 0             # cumulative CPU time
+    memory: int = 0             # bytes in use, page cache that can be dropped excluded (docker's rule)
+    memory_limit: int = 0       # bytes; 0 = no limit
+    pids: int = 0
+    block_read: int = 0
+    block_write: int = 0
+
+
+def usage(cgroups_path: str, root: Path = CGROUP_ROOT) -> Usage:
+    """The counters of *cgroups_path*, v1 (one hierarchy per controller) or v2; zeros when it is gone."""
+    rel = cgroups_path.strip("/")
+    if (root / "memory" / rel).is_dir() or (root / "cpuacct" / rel).is_dir():
+        return _usage_v1(root, rel)
+    return _usage_v2(root / rel)
+
+
+def _number(text: str) -> int:
+    text = text.strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _usage_v1(root: Path, rel: str) -> Usage:
+    memory_stat = _read(root / "memory" / rel / "memory.stat")
+    used = _number(_read(root / "memory" / rel / "memory.usage_in_bytes"))
+    limit = _number(_read(root / "memory" / rel / "memory.limit_in_bytes"))
+    read, write = _blkio(_read(root / "blkio" / rel / "blkio.throttle.io_service_bytes"))
+    return Usage(cpu_ns=_number(_read(root / "cpuacct" / rel / "cpuacct.usage")),
+                 memory=max(0, used - _counter(memory_stat, "total_inactive_file")),
+                 memory_limit=0 if limit >= 1 << 62 else limit,
+                 pids=_number(_read(root / "pids" / rel / "pids.current")), block_read=read, block_write=write)
+
+
+def _usage_v2(path: Path) -> Usage:
+    memory_stat = _read(path / "memory.stat")
+    limit = _read(path / "memory.max").strip()
+    read = write = 0
+    for line in _read(path / "io.stat").splitlines():
+        fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+        read, write = read + _number(fields.get("rbytes", "0")), write + _number(fields.get("wbytes", "0"))
+    return Usage(cpu_ns=_counter(_read(path / "cpu.stat"), "usage_usec") * 1000,
+                 memory=max(0, _number(_read(path / "memory.current")) - _counter(memory_stat, "inactive_file")),
+                 memory_limit=_number(limit) if limit != "max" else 0,
+                 pids=_number(_read(path / "pids.current")), block_read=read, block_write=write)
+
+
+def _blkio(text: str) -> tuple[int, int]:
+    read = write = 0
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[2].isdigit():
+            read += int(fields[2]) if fields[1] == "Read" else 0
+            write += int(fields[2]) if fields[1] == "Write" else 0
+    return read, write

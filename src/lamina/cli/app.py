@@ -49,6 +49,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "logs": ("logs", "Fetch the logs of a container"),
     "exec": ("exec_", "Execute a command in a running container"),
     "top": ("top", "Display the running processes of a container"),
+    "stats": ("stats", "Display a live stream of container(s) resource usage statistics"),
     "cp": ("cp", "Copy files/folders between a container and the local filesystem"),
     "diff": ("diff", "Inspect changes to files on a container's filesystem"),
     "commit": ("commit", "Create a new image from a container's changes"),

@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     import io
     import tarfile
 
+    from lamina._internal.cgroups import Usage
     from lamina.container.volumes import VolumeRequest, VolumeStore
     from lamina.driver.base import Driver
     from lamina.network.bridge import BridgeNetwork
@@ -813,6 +814,34 @@ class ContainerManager:
             for sig, handler in old.items():
                 signals.signal(sig, handler)
 
+    def stats(self, names: Sequence[str] = (), *, interval: float = 0.5) -> builtins.list[ContainerStats]:
+        """docker stats, one reading: CPU % over *interval*, memory, network and block I/O, pids.
+
+        *names* empty: every running container. A named container that is not running reads as zeros.
+        """
+        chosen = [self.get(n) for n in names] if names else [cs for cs in self.list() if cs[1].running]
+        first = [self._usage(c, s) for c, s in chosen]
+        started = time.monotonic()
+        time.sleep(interval)
+        elapsed = time.monotonic() - started
+        out = []
+        for (container, state), before in zip(chosen, first, strict=True):
+            after = self._usage(container, state)
+            cpu = 100.0 * (after.cpu_ns - before.cpu_ns) / (elapsed * 1e9) if after.cpu_ns else 0.0
+            pids = self.pids(container.id) if state.running else []
+            rx, tx = _net_io(pids[0]) if pids else (0, 0)
+            out.append(ContainerStats(container=container, usage=after, cpu_percent=max(cpu, 0.0),
+                                      memory_total=_host_memory(), net_rx=rx, net_tx=tx))
+        return out
+
+    def _usage(self, container: Container, state: ContainerState) -> Usage:
+        from lamina._internal.cgroups import Usage, usage
+        if not state.running:
+            return Usage()
+        config = json.loads((self.store.bundle(container.id) / "config.json").read_text())
+        path = (config.get("linux") or {}).get("cgroupsPath")
+        return usage(path) if path else Usage()
+
     def top(self, name_or_id: str,
             ps_args: Sequence[str] = ()) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
         """docker top: ``ps -ef`` (or *ps_args*) filtered to the container's pids: (titles, rows)."""
@@ -893,3 +922,35 @@ def _options_json(opts: RunOptions) -> dict[str, Any]:
         out[key] = dict(value) if isinstance(value, Mapping) else list(value) \
             if isinstance(value, tuple | list) else value
     return out
+
+
+@record
+class ContainerStats(Record):
+    """One ``stats`` row's numbers."""
+
+    container: Container
+    usage: Usage
+    cpu_percent: float
+    memory_total: int      # the limit when there is none: the host's memory, as docker shows
+    net_rx: int
+    net_tx: int
+
+
+def _net_io(pid: int) -> tuple[int, int]:
+    """Bytes received and sent by the container's network namespace, loopback excluded."""
+    rx = tx = 0
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            lines = f.readlines()[2:]
+    except OSError:
+        return 0, 0
+    for line in lines:
+        name, _, numbers = line.partition(":")
+        fields = numbers.split()
+        if name.strip() != "lo" and len(fields) >= 9:
+            rx, tx = rx + int(fields[0]), tx + int(fields[8])
+    return rx, tx
+
+
+def _host_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

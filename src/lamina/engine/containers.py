@@ -24,6 +24,7 @@ from lamina.container.store import ContainerStore
 if TYPE_CHECKING:
     from lamina.container.copy import MountPoint
     from lamina.container.logs import LogEntry
+    from lamina.container.manager import ContainerStats
     from lamina.container.volumes import VolumeRequest
     from lamina.engine.engine import Engine
     from lamina.image.store import Image
@@ -123,6 +124,9 @@ class ContainerService:
     def attach(self, name: str, **kwargs: Any) -> int | None:
         """See ``ContainerManager.attach``: the exit status, or None when detached."""
         return self.manager.attach(name, **kwargs)
+
+    def stats(self, names: Sequence[str] = (), **kwargs: Any) -> builtins.list[ContainerStats]:
+        return self.manager.stats(names, **kwargs)
 
     def exec(self, name: str, args: Sequence[str], **kwargs: Any) -> int:
         return self.manager.exec(name, args, **kwargs)

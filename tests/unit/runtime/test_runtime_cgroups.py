@@ -85,3 +85,43 @@ def test_swap_accounting(tmp_path):
     assert not cgroups.swap_accounting(root)
     (root / "memory" / "memory.memsw.limit_in_bytes").write_text("1")
     assert cgroups.swap_accounting(root)
+
+
+def _files(base: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = base / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_usage_v1_reads_each_hierarchy(tmp_path):
+    root = tmp_path / "cg"
+    _files(root, {
+        "cpuacct/lamina/c1/cpuacct.usage": "1500000000\n",
+        "memory/lamina/c1/memory.usage_in_bytes": "10485760\n",
+        "memory/lamina/c1/memory.stat": "cache 4096\ntotal_inactive_file 2097152\n",
+        "memory/lamina/c1/memory.limit_in_bytes": "9223372036854771712\n",
+        "pids/lamina/c1/pids.current": "3\n",
+        "blkio/lamina/c1/blkio.throttle.io_service_bytes":
+            "8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\n8:16 Read 1\nTotal 12289\n",
+    })
+    used = cgroups.usage("/lamina/c1", root)
+    assert used == cgroups.Usage(cpu_ns=1_500_000_000, memory=8 << 20, memory_limit=0, pids=3,
+                                 block_read=4097, block_write=8192)
+    (root / "memory/lamina/c1/memory.limit_in_bytes").write_text("67108864\n")
+    assert cgroups.usage("/lamina/c1", root).memory_limit == 64 << 20
+
+
+def test_usage_v2_and_a_vanished_cgroup(tmp_path):
+    root = tmp_path / "cg"
+    _files(root, {
+        "lamina/c2/cpu.stat": "usage_usec 2500\nuser_usec 2000\n",
+        "lamina/c2/memory.current": "3000000\n",
+        "lamina/c2/memory.stat": "anon 1000\ninactive_file 1000000\n",
+        "lamina/c2/memory.max": "max\n",
+        "lamina/c2/pids.current": "7\n",
+        "lamina/c2/io.stat": "8:0 rbytes=100 wbytes=200 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n",
+    })
+    assert cgroups.usage("/lamina/c2", root) == cgroups.Usage(
+        cpu_ns=2_500_000, memory=2_000_000, memory_limit=0, pids=7, block_read=101, block_write=202)
+    assert cgroups.usage("/lamina/gone", root) == cgroups.Usage()
