@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import os
-import subprocess
 from pathlib import Path
 
 from lamina._internal.logs import get_logger
@@ -79,8 +78,11 @@ def _mount_v1(controller: str, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     if os.path.ismount(target):
         return
-    subprocess.run(["mount", "-t", "cgroup", "-o", controller, "cgroup", str(target)],
-                   check=True, capture_output=True, text=True)
+    import subprocess
+    done = subprocess.run(["mount", "-t", "cgroup", "-o", controller, "cgroup", str(target)],
+                          check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise OSError(done.stderr.strip() or f"mount exited {done.returncode}")
 
 
 def _marked(marker: Path) -> bool:
@@ -111,8 +113,8 @@ def prepare_cgroups(root: Path = CGROUP_ROOT, marker: Path = MARKER) -> None:
         log.info("binding cgroup controller %s to a v1 hierarchy for crun", controller)
         try:
             _mount_v1(controller, root / controller)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            detail = getattr(exc, "stderr", None) or str(exc)
+        except OSError as exc:
+            detail = str(exc)
             log.warning("cannot bind cgroup controller %s (%s): containers will run without "
                         "cgroup limits", controller, str(detail).strip())
             break

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from lamina.errors import LaminaError, RuntimeFailed
@@ -53,10 +53,19 @@ def error_message(*texts: str | bytes | None) -> str:
     return messages[-1] if messages else ""
 
 
+class HelperFailed(Exception):
+    """A helper exited non-zero: ``subprocess.CalledProcessError`` for ``spawn_wait``, which does not
+    import subprocess (with selectors, threading and locale: ~2 ms of ``lamina run``'s start-up)."""
+
+    def __init__(self, returncode: int, cmd: Sequence[str], stderr: str = "") -> None:
+        super().__init__(f"{cmd[0] if cmd else '?'} exited {returncode}")
+        self.returncode, self.cmd, self.stderr = returncode, list(cmd), stderr
+
+
 @contextlib.contextmanager
 def translate_failures(action: str, classify: Classifier | None = None,
                        extra: Callable[[], str] | None = None) -> Iterator[None]:
-    """Turn ``CalledProcessError`` into a lamina error carrying the helper's message.
+    """Turn ``HelperFailed``/``CalledProcessError`` into a lamina error carrying the helper's message.
 
     *action* is the "verb object" prefix ("start container abc"); *classify* maps
     a message to a specific error (or ``None`` for the generic ``RuntimeFailed``);
@@ -64,26 +73,60 @@ def translate_failures(action: str, classify: Classifier | None = None,
     """
     try:
         yield
-    except subprocess.CalledProcessError as exc:
-        message = error_message(exc.stderr, extra() if extra else None)
-        specific = classify(message) if classify and message else None
-        if specific is not None:
-            raise specific from exc
-        detail = message or f"exit status {exc.returncode}"
-        raise RuntimeFailed(f"{action}: {detail}", command=str(exc.cmd[0] if exc.cmd else ""),
-                            stderr=message) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise RuntimeFailed(f"{action}: timed out after {exc.timeout:g}s",
-                            command=str(exc.cmd[0] if exc.cmd else "")) from exc
+    except Exception as exc:
+        subprocess = sys.modules.get("subprocess")   # its errors can only come from a loaded module
+        if subprocess is not None and isinstance(exc, subprocess.TimeoutExpired):
+            raise RuntimeFailed(f"{action}: timed out after {exc.timeout:g}s",
+                                command=str(exc.cmd[0] if exc.cmd else "")) from exc
+        failed = isinstance(exc, HelperFailed) or (subprocess is not None and
+                                                    isinstance(exc, subprocess.CalledProcessError))
+        if not failed:
+            raise
+        _raise_translated(action, classify, extra, exc)
+
+
+def _raise_translated(action: str, classify: Classifier | None, extra: Callable[[], str] | None,
+                      exc: Exception) -> None:
+    stderr, cmd = getattr(exc, "stderr", ""), getattr(exc, "cmd", None) or [""]
+    message = error_message(stderr, extra() if extra else None)
+    specific = classify(message) if classify and message else None
+    if specific is not None:
+        raise specific from exc
+    detail = message or f"exit status {getattr(exc, 'returncode', '?')}"
+    raise RuntimeFailed(f"{action}: {detail}", command=str(cmd[0]), stderr=message) from exc
 
 
 def run_checked(argv: Sequence[str], *, timeout: float | None = None) -> str:
     """Run *argv* with captured output; return stdout; raise ``CalledProcessError``."""
+    import subprocess
     res = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
                          check=False, stdin=subprocess.DEVNULL)
     if res.returncode != 0:
         raise subprocess.CalledProcessError(res.returncode, list(argv), res.stdout, res.stderr)
     return res.stdout
+
+
+def spawn_wait(argv: Sequence[str], stdio: Sequence[int | None]) -> int:
+    """Run *argv* with fds *stdio* as its 0, 1, 2 (None: ours) and wait: its returncode, -N if killed
+    by signal N (``subprocess.run``'s). posix_spawn (vfork in glibc), and no subprocess import.
+    Interrupted (Ctrl-C), the child is killed and waited for, as ``subprocess.run`` does."""
+    actions = []
+    for target, fd in enumerate(stdio):
+        if fd is None:
+            continue
+        if fd == target:
+            os.set_inheritable(fd, True)
+        else:
+            actions.append((os.POSIX_SPAWN_DUP2, fd, target))
+    pid = os.posix_spawnp(argv[0], list(argv), os.environ, file_actions=actions)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        raise
+    return os.waitstatus_to_exitcode(status)
 
 
 def exit_status(wait_status: int) -> int:

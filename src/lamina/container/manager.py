@@ -23,7 +23,6 @@ import json
 import os
 import signal as signals
 import stat
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -437,6 +436,7 @@ class ContainerManager:
                 "--run-dir", str(self.run_dir), "--driver", self._driver_name(),
                 "--status-fd", str(write_fd), *(["--runtime", self.runtime_binary] if self.runtime_binary else []),
                 container.id]
+        import subprocess
         log_file = open(self.store.dir(container.id) / "monitor.log", "ab")  # noqa: SIM115
         try:
             child = subprocess.Popen(argv, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
@@ -848,6 +848,7 @@ class ContainerManager:
         pids: set[int] = set(self.pids(name_or_id))
         argv = ["ps", *(ps_args or ["-ef"])]
         env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # ps would truncate
+        import subprocess
         out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
         if out.returncode != 0:
             raise InvalidOption(f"top: ps failed: {out.stderr.strip()}")
@@ -884,6 +885,7 @@ def seed_volume(mountpoint: Path, rootfs: Path, destination: str) -> None:
     source = resolve_in_root(rootfs, destination)
     if not source.is_dir() or any(mountpoint.iterdir()):
         return
+    import subprocess
     res = subprocess.run(["cp", "-a", "--", f"{source}/.", str(mountpoint)], capture_output=True,
                          text=True, check=False, preexec_fn=die_with_parent)
     if res.returncode != 0:

@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import re
-import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -174,10 +173,10 @@ class CrunRuntime:
                 self._translated(action, container_id, command=command, log_file=log_file):
             fds: Sequence[int | None] = stdio if stdio is not None else (None, None, None)
             argv = self._argv(*args, log_file=log_file)
-            rc = subprocess.run(argv, stdin=fds[0], stdout=fds[1], stderr=fds[2], check=False).returncode
+            rc = proc.spawn_wait(argv, fds)
             failed = rc != 0 and (not fail_on_log or bool(proc.log_messages(_read(log_file))))
             if failed:
-                raise subprocess.CalledProcessError(rc, argv, "", "")
+                raise proc.HelperFailed(rc, argv)
             return rc
 
     # ------------------------------------------------------------ protocol

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from lamina._internal import cgroups
@@ -59,11 +58,11 @@ def test_prepare_failure_warns_and_does_not_raise(tmp_path, monkeypatch, caplog)
     root = tree(tmp_path, "hugetlb")
 
     def refuse(controller: str, target: Path) -> None:
-        raise subprocess.CalledProcessError(32, ["mount"], "", "mount: permission denied")
+        raise OSError("mount: permission denied")  # what _mount_v1 raises for a failed mount(8)
 
     monkeypatch.setattr(cgroups, "_mount_v1", refuse)
     cgroups.prepare_cgroups(root, tmp_path / "marker")
-    assert "cannot bind cgroup controller hugetlb" in caplog.text
+    assert "cannot bind cgroup controller hugetlb (mount: permission denied)" in caplog.text
 
 
 def test_oom_kill_count_v1_and_v2(tmp_path):
