@@ -245,10 +245,20 @@ def mountinfo(pid: str = "self") -> Iterator[MountInfo]:
                 yield parse_mountinfo_line(line)
 
 
+def _escape(path: str) -> str:
+    """A path as mountinfo writes it (the inverse of ``_unescape``)."""
+    return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
+
+
 def mounts_at(path: str | os.PathLike[str]) -> list[MountInfo]:
-    """The mounts stacked on *path* (its realpath), oldest first."""
-    real = os.path.realpath(path)
-    return [m for m in mountinfo() if m.mountpoint == real]
+    """The mounts stacked on *path* (its realpath), oldest first.
+
+    Compares the raw mount-point field and parses only the lines that match: a driver asks this a few
+    times per container start, and parsing every line of a busy mountinfo each time added up.
+    """
+    wanted = _escape(os.path.realpath(path))
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        return [parse_mountinfo_line(line) for line in f if line.split(" ", 5)[4:5] == [wanted]]
 
 
 def mounts_under(path: str | os.PathLike[str]) -> list[MountInfo]:

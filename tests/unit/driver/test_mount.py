@@ -70,6 +70,22 @@ def test_bind_mount_readonly_and_unmount(tmp_path: Path):
     assert not mnt.is_mountpoint(dst)
 
 
+@needs_root
+def test_mounts_at_matches_escaped_mount_points(tmp_path: Path):
+    """mountinfo writes a space as \\040: a mount point with one is still found, and only that one."""
+    src, dst = tmp_path / "src", tmp_path / "a dir\\with odd\tnames"
+    src.mkdir()
+    dst.mkdir()
+    mnt.bind_mount(src, dst)
+    try:
+        (found,) = mnt.mounts_at(dst)
+        assert found.mountpoint == str(dst) and mnt.is_mountpoint(dst)
+        assert mnt.mounts_at(tmp_path) == [] and not mnt.is_mountpoint(src)
+    finally:
+        mnt.umount(dst)
+    assert mnt.mounts_at(dst) == []
+
+
 def _layers(tmp_path: Path, n: int) -> list[str]:
     paths = []
     for i in range(n):
