@@ -6,6 +6,7 @@ module (busybox imported once) keeps the suite fast; every test removes its cont
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -266,6 +267,14 @@ def test_cp_goes_through_volumes_binds_and_refuses_read_only(cli, tmp_path):
     assert list(host.iterdir()) == []
     res = cli("cp", str(tmp_path / "in.txt"), "mounts:/scratch/")
     assert res.code == 1 and "tmpfs" in res.err
+    out = tmp_path / "out"   # a directory copied out carries the volume mounted below it
+    out.mkdir()
+    cli.ok("cp", "mounts:/data", str(out))
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "data", "data/sub", "data/sub/x.txt", "data/sub/z.txt", "data/to-ro", "data/y.txt"]
+    stream = subprocess.run(cli.argv("cp", "mounts:/data/.", "-"), capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(stream)) as tar:
+        assert {"sub/x.txt", "sub/z.txt"} <= set(tar.getnames())
     cli.ok("rm", "-f", "-v", "mounts")
     cli.ok("run", "--rm", "-v", "inner:/v", "busybox", "cat", "/v/x.txt")   # the data lives in the volume
     cli.ok("volume", "rm", "outer", "inner")

@@ -6,7 +6,9 @@ symlinks the way the kernel would inside a chroot (absolute targets restart at t
 ``..`` stops at it), so no symlink in the image can point a copy at the host; a path inside a
 volume or bind mount resolves into that mount's host directory (the deepest one wins), as the
 container sees it. Writes go through the mounted (overlay) view, so the kernel copies files up
-into the rw layer. A directory copied out holds what is under it in its own mount only.
+into the rw layer. A directory copied out includes what the volumes and binds mounted below it
+hold, as the container sees them (a tmpfs below it is invisible from outside and copies as its
+empty mount point).
 
 Both directions move a tar stream (docker's model): copying out writes a tar of the
 source (never dereferencing symlinks) and extracts it at the destination; copying in
@@ -58,13 +60,41 @@ def _split_contents(path: str) -> tuple[str, bool]:
     return path, False
 
 
-def _tar_source(source: Path, arcname: str, out: BinaryIO, *, contents: bool) -> None:
+def _tar_source(source: Path, arcname: str, out: BinaryIO, *, contents: bool,
+                container_path: str = "", nested: dict[str, Path] | None = None) -> None:
+    """A tar of *source*; below *container_path*, a directory that is a mount point of *nested*
+    (container path -> host directory) contributes what that mount holds, as the container sees it."""
+    inner = nested or {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         if contents and source.is_dir():
             for child in sorted(os.listdir(source)):
-                tar.add(source / child, arcname=child, recursive=True)
+                where = posixpath.join(container_path, child)
+                _add(tar, inner.get(where, source / child), child, where, inner)
         else:
-            tar.add(source, arcname=arcname, recursive=True)
+            _add(tar, source, arcname, container_path, inner)
+
+
+def _add(tar: tarfile.TarFile, host: Path, arcname: str, container_path: str, nested: dict[str, Path]) -> None:
+    if not nested:
+        tar.add(host, arcname=arcname, recursive=True)
+        return
+    tar.add(host, arcname=arcname, recursive=False)
+    if host.is_dir() and not host.is_symlink():
+        for child in sorted(os.listdir(host)):
+            where = posixpath.join(container_path, child)
+            _add(tar, nested.get(where, host / child), f"{arcname}/{child}", where, nested)
+
+
+def _container_path(path: str) -> str:
+    """An absolute, normalised container path ("//x" would stay "//x" with normpath alone)."""
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
+def _nested_mounts(path: str, mounts: Sequence[MountPoint]) -> dict[str, Path]:
+    """The host directories of the mounts strictly below container *path* (tmpfs ones cannot be read)."""
+    top = _container_path(path).rstrip("/") + "/"
+    return {_container_path(m.destination): m.source for m in mounts
+            if m.source is not None and _container_path(m.destination).startswith(top)}
 
 
 def _extract(stream: BinaryIO, dest_dir: Path) -> None:
@@ -95,13 +125,15 @@ def copy_out(rootfs: Path, container_path: str, dest: str | BinaryIO, mounts: Se
     if not source.exists() and not source.is_symlink():
         raise PathNotFound(container_path, f"could not find the file {container_path} in container")
     name = posixpath.basename(path.rstrip("/")) or "."
+    where, nested = _container_path(path), _nested_mounts(path, mounts)
     if not isinstance(dest, str):
-        _tar_source(source, name, dest, contents=contents)
+        _tar_source(source, name, dest, contents=contents, container_path=where, nested=nested)
         return
     dest_path = os.path.abspath(dest)
     parent, final = _target(Path(dest_path), name, source_is_dir=source.is_dir(), contents=contents)
     with tempfile.TemporaryFile() as tmp:
-        _tar_source(source, final or name, tmp, contents=contents or not final)
+        _tar_source(source, final or name, tmp, contents=contents or not final, container_path=where,
+                    nested=nested)
         tmp.seek(0)
         _extract(tmp, parent)
 

@@ -282,7 +282,10 @@ class ContainerManager:
         try:
             try:
                 container = self._build(cid, name, request, keep_mounted=keep_mounted)
-                self.store.commit(container, ContainerState())
+                # run: the record says who is about to start it, so that a CLI killed before the
+                # start is noticed (reconcile) instead of leaving a created, mounted container for good
+                extra = {"starter": _this_process(), "mounted": True} if keep_mounted else {}
+                self.store.commit(container, ContainerState(extra=extra))
             except BaseException:
                 self._discard_incomplete(cid, name)
                 raise
@@ -682,6 +685,9 @@ class ContainerManager:
                 state = self.store.state(cid)
                 if state.running and not self.store.watched(cid):
                     self._reconcile_running(cid, state)
+                elif state.status is State.CREATED and _starter_died(state) and not self.store.watched(cid):
+                    self.finalize(cid)  # the run that made it died before the start: the mount, --rm
+                    self.update_state(cid, starter=None)
                 elif state.status is State.EXITED and state.extra.get("mounted") and not self.store.watched(cid):
                     self.finalize(cid)  # its CLI or monitor died between the exit and the cleanup
 
@@ -956,3 +962,15 @@ def _net_io(pid: int) -> tuple[int, int]:
 
 def _host_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _this_process() -> str:
+    from lamina.container.monitor import proc_starttime
+    return f"{os.getpid()}:{proc_starttime(os.getpid())}"
+
+
+def _starter_died(state: ContainerState) -> bool:
+    """A ``run`` wrote its pid and start time at create; True once that process is gone."""
+    starter = str(state.extra.get("starter") or "")
+    pid, _, starttime = starter.partition(":")
+    return bool(pid.isdigit()) and not process_alive(int(pid), int(starttime or 0))

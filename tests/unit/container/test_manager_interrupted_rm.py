@@ -53,3 +53,26 @@ def test_reconcile_keeps_finished_containers(manager):
 
 def test_volumes_may_be_a_factory_used_on_first_need(manager):
     assert isinstance(manager.volumes, VolumeStore) and manager.volumes is manager.volumes
+
+
+def _created_by_a_run(manager, *, auto_remove, starter):
+    c = manager.create(CreateRequest(image_id="sha256:" + "1" * 64, image_name="img",
+                                     image_config={"Cmd": ["/bin/sh"]}, parent_layer_id="base",
+                                     options=RunOptions(), auto_remove=auto_remove), keep_mounted=True)
+    if starter is not None:
+        manager.update_state(c.id, starter=starter)
+    return c
+
+
+def test_a_run_killed_before_the_start_is_undone(manager):
+    """The CLI that created the container for ``run`` died before starting it: no one else will."""
+    gone = _created_by_a_run(manager, auto_remove=True, starter="999999999:1")
+    kept = _created_by_a_run(manager, auto_remove=False, starter="999999999:1")
+    live = _created_by_a_run(manager, auto_remove=True, starter=None)   # this process: still starting it
+    assert manager.get(kept.id)[1].extra["mounted"] is True
+    manager.reconcile()
+    assert sorted(manager.store.ids()) == sorted([kept.id, live.id])
+    assert not manager.driver.exists(gone.layer_id)
+    state = manager.get(kept.id)[1]
+    assert state.status is State.CREATED and state.extra["mounted"] is False and state.extra["starter"] is None
+    assert manager.get(live.id)[1].extra["mounted"] is True
