@@ -499,3 +499,49 @@ def test_stats_reads_cpu_memory_and_pids_of_running_containers(cli):
     cli.ok("stop", "-t", "0", "busy")
     assert "busy" not in cli.ok("stats", "--no-stream")   # only running ones, unless -a
     assert "busy" in cli.ok("stats", "--no-stream", "-a")
+
+
+# ---------------------------------------------------------------- restart policies
+def _wait_for(predicate, seconds=15.0):
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_restart_on_failure_counts_and_gives_up(cli):
+    cli.ok("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 3")
+    assert _wait_for(lambda: _inspect(cli, "flaky")["State"]["Status"] == "exited"
+                     and _inspect(cli, "flaky")["RestartCount"] == 2)
+    info = _inspect(cli, "flaky")
+    assert info["State"]["ExitCode"] == 3 and info["HostConfig"]["RestartPolicy"] == {
+        "Name": "on-failure", "MaximumRetryCount": 2}
+    assert cli.ok("logs", "flaky") == "run\nrun\nrun\n"
+    cli.ok("run", "-d", "--name", "fine", "--restart", "on-failure", "busybox", "true")
+    assert _wait_for(lambda: _inspect(cli, "fine")["State"]["Status"] == "exited")
+    assert _inspect(cli, "fine")["RestartCount"] == 0   # exit 0 is not a failure
+
+
+def test_restart_always_until_stopped_and_again_after_start(cli):
+    cli.ok("run", "-d", "--name", "loop", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2")
+    assert _wait_for(lambda: _inspect(cli, "loop")["RestartCount"] >= 2)
+    cli.ok("stop", "-t", "1", "loop")
+    stopped = _inspect(cli, "loop")
+    time.sleep(1.0)
+    after = _inspect(cli, "loop")
+    assert stopped["State"]["Status"] == after["State"]["Status"] == "exited"
+    assert after["RestartCount"] == stopped["RestartCount"]   # a stop is not undone
+    cli.ok("start", "loop")
+    assert _wait_for(lambda: _inspect(cli, "loop")["RestartCount"] > after["RestartCount"])
+    cli.ok("rm", "-f", "loop")
+    assert "loop" not in cli.ok("ps", "-a", "--format", "{{.Names}}")
+
+
+def test_restart_policy_errors(cli):
+    for args, words in ((("--rm", "--restart", "always"), "cannot specify both --restart and --rm"),
+                        (("--restart", "always"), "--restart needs -d"),
+                        (("-d", "--restart", "sometimes"), "invalid restart policy 'sometimes'"),
+                        (("-d", "--restart", "on-failure:x"), "invalid restart policy format"),
+                        (("-d", "--restart", "always:2"), "maximum retry count cannot be used")):
+        res = cli("run", *args, "busybox", "true")
+        assert res.code == 125 and words in res.err, (args, res.err)

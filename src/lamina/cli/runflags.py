@@ -38,6 +38,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
          default="default"),
     Flag(("-p", "--publish"), "publish", MULTI, help="Publish a container's port(s) to the host"),
     Flag(("-P", "--publish-all"), "publish_all", FLAG, help="Publish all exposed ports to random ports"),
+    Flag(("--restart",), "restart", help="Restart policy to apply when a container exits", default="no"),
     Flag(("--init",), "init", FLAG, help="Run an init inside the container that forwards signals and reaps processes"),
     Flag(("--add-host",), "add_host", MULTI, help="Add a custom host-to-IP mapping (host:ip)"),
     Flag(("--dns",), "dns", MULTI, help="Set custom DNS servers"),
@@ -142,6 +143,22 @@ def _size(text: str) -> int:
     return parse_size(text)
 
 
+def _restart(opts: dict[str, Any], auto_remove: bool) -> str:
+    """``--restart``, checked as docker does; lamina also needs ``-d`` (or create) to honour one."""
+    policy = opts["restart"] or "no"
+    if policy == "no":
+        return policy
+    from lamina.container.monitor import parse_restart
+    from lamina.errors import InvalidOption
+    parse_restart(policy)
+    if auto_remove:
+        raise InvalidOption("conflicting options: cannot specify both --restart and --rm")
+    if "detach" in opts and not opts["detach"]:
+        raise InvalidOption("--restart needs -d: without a daemon, only a detached container's monitor "
+                            "can start it again")
+    return policy
+
+
 def _seccomp(security_opts: Sequence[str]) -> str:
     """``--security-opt seccomp=unconfined|PATH`` (docker also takes ``seccomp:``); "default" otherwise."""
     chosen = "default"
@@ -196,7 +213,8 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
         no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith("false")
                               for s in opts["security_opt"]),
-        seccomp=_seccomp(opts["security_opt"]), init=opts["init"], extra_hosts=tuple(opts["add_host"]),
+        seccomp=_seccomp(opts["security_opt"]), init=opts["init"], restart=_restart(opts, auto_remove),
+        extra_hosts=tuple(opts["add_host"]),
         dns=tuple(opts["dns"]), dns_search=tuple(opts["dns_search"]), dns_options=tuple(opts["dns_option"]),
         shm_size=_size(opts["shm_size"]) if opts["shm_size"] else 64 * 1024 * 1024)
     if options.extra_hosts or options.dns:

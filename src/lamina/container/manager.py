@@ -427,7 +427,7 @@ class ContainerManager:
         check_transition(container.name, state.status, State.RUNNING, "start")
         if not mounted:
             self.driver.mount(container.id)
-        self.update_state(container.id, mounted=True)
+        self.update_state(container.id, mounted=True, manual_stop=False)
         if attach is not None:
             return Supervisor(self, container).run(attach)
         self._spawn_monitor(container)
@@ -532,6 +532,7 @@ class ContainerManager:
         number = signal_number(sig)
         if not state.running:
             raise InvalidStateTransition(container.name, state.status.value, "kill")
+        self.update_state(container.id, manual_stop=True)   # a restart policy leaves it stopped
         self._signal(container, number)
         self._thaw_for_signal(container, state)
         if number == signals.SIGKILL:
@@ -544,6 +545,7 @@ class ContainerManager:
         if not state.running:
             return container
         grace = container.stop_timeout if timeout is None else timeout
+        self.update_state(container.id, manual_stop=True)   # a restart policy leaves it stopped
         self._signal(container, signal_number(container.stop_signal))
         self._thaw_for_signal(container, state)
         if self.wait_exit(container.id, max(grace, 0)) is None:

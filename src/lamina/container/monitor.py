@@ -49,6 +49,30 @@ class Attach(Record):
     stderr: int | None = 2
 
 
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+
+
+def parse_restart(text: str) -> tuple[str, int]:
+    """``--restart``: ("on-failure", 3) for "on-failure:3"; InvalidOption naming a bad one (docker's words)."""
+    from lamina.errors import InvalidOption
+    name, sep, count = text.partition(":")
+    if name not in RESTART_POLICIES:
+        raise InvalidOption(f"invalid restart policy {text!r}")
+    if sep and name != "on-failure":
+        raise InvalidOption(f"maximum retry count cannot be used with restart policy {name!r}")
+    if sep and not count.isdigit():
+        raise InvalidOption(f"invalid restart policy format {text!r}")
+    return name, int(count) if count else 0
+
+
+def _restart_wanted(name: str, limit: int, code: int, count: int, extra: dict[str, Any]) -> bool:
+    if extra.get("manual_stop") or name == "no":
+        return False
+    if name == "on-failure":
+        return code != 0 and (limit == 0 or count < limit)
+    return True   # always, unless-stopped (without a daemon, the same while the monitor lives)
+
+
 def now_rfc3339() -> str:
     return timestamp_ns()
 
@@ -122,9 +146,44 @@ class Supervisor:
                     code = self._run_inherited(attach)
                 else:
                     code = self._create_start_wait(attach, notify)
+                    if attach is None:
+                        code = self._restart_loop(code)
             finally:
                 self.manager.finalize(self.cid)
         return code
+
+    # ------------------------------------------------------------ restart policies (detached only)
+    def _restart_loop(self, code: int) -> int:
+        """docker's restart policies while this monitor lives: restart after an exit the policy wants
+        restarted, after a delay that doubles from 100 ms (up to a minute; back to 100 ms after a run
+        of 10 s), until a stop/kill or a start failure. Returns the last exit status."""
+        name, limit = parse_restart(str(self.container.options.get("restart") or "no"))
+        count, delay, ran_from = 0, 0.1, time.monotonic()
+        while _restart_wanted(name, limit, code, count, self.manager.store.state(self.cid).extra):
+            delay = 0.1 if time.monotonic() - ran_from >= 10 else delay
+            count += 1
+            self.manager.update_state(self.cid, status=State.RESTARTING, restart_count=count)
+            if not self._backoff(delay):
+                break
+            delay = min(delay * 2, 60.0)
+            self.manager.disconnect(self.cid, self.manager.store.state(self.cid))
+            ran_from = time.monotonic()
+            try:
+                code = self._create_start_wait(None, None)
+            except LaminaError:
+                return code   # recorded by _create_start_wait
+        if self.manager.store.state(self.cid).status is State.RESTARTING:
+            self._record_exit(code, oom=False)   # stopped while waiting to restart
+        return code
+
+    def _backoff(self, seconds: float) -> bool:
+        """Wait *seconds*; False as soon as a stop or kill asks this container to stay down."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.manager.store.state(self.cid).extra.get("manual_stop"):
+                return False
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        return not self.manager.store.state(self.cid).extra.get("manual_stop")
 
     def _connect(self, notify: Notify | None) -> None:
         try:

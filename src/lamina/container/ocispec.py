@@ -122,6 +122,7 @@ class RunOptions(Record):
     cap_drop: Sequence[str] = ()
     no_new_privileges: bool = False
     seccomp: str = "default"                  # "default" (the host's profile), "unconfined" or a profile's path
+    restart: str = "no"                       # --restart: no, always, unless-stopped, on-failure[:N] (-d only)
     init: bool = False                        # --init: a static init (tini) as PID 1 reaps zombies, forwards signals
     extra_hosts: Sequence[str] = ()           # --add-host, as "name:ip" ("host-gateway": the bridge's gateway)
     dns: Sequence[str] = ()                   # --dns: these nameservers instead of the host's

@@ -363,7 +363,12 @@ def _host_config(container: Container) -> dict[str, Any]:
             "ReadonlyRootfs": bool(opts.get("read_only")), "Memory": opts.get("memory") or 0,
             "NanoCpus": int(cpus * 1e9) if cpus else 0, "PidsLimit": opts.get("pids_limit"),
             "CapAdd": opts.get("cap_add") or None, "CapDrop": opts.get("cap_drop") or None,
-            "ShmSize": opts.get("shm_size", 0), "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
+            "ShmSize": opts.get("shm_size", 0), "RestartPolicy": _restart_policy(str(opts.get("restart") or "no"))}
+
+
+def _restart_policy(text: str) -> dict[str, Any]:
+    name, _, count = text.partition(":")
+    return {"Name": name, "MaximumRetryCount": int(count) if count.isdigit() else 0}
 
 
 def _config_json(container: Container) -> dict[str, Any]:

@@ -31,6 +31,7 @@ SAME_AS_CLICK = [
     ["--env-file", "/dev/null", "-h", "box", "busybox"],
     ["-p", "8080:80", "-p80", "-P", "--add-host=db:10.0.0.2", "--dns", "1.1.1.1", "--dns-search=x", "busybox"],
     ["--security-opt", "seccomp=unconfined", "--dns-option", "ndots:2", "busybox"],
+    ["-d", "--restart", "on-failure:3", "--init", "busybox"],
 ]
 
 DECLINED = [
