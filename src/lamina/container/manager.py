@@ -43,7 +43,7 @@ from lamina.container.model import (
     random_name,
     timestamp_ns,
 )
-from lamina.container.monitor import Attach, Supervisor, error_from_report, process_alive
+from lamina.container.monitor import Attach, Supervisor, error_from_report, process_alive, proxy_signals
 from lamina.container.ocispec import (
     HOSTS_DEFAULT,
     HostFacts,
@@ -802,7 +802,8 @@ class ContainerManager:
         container, _ = self._running(name_or_id, "attach to")
         conn = attaching.connect(self.store.dir(container.id), container.name)
         forward = stdin and container.interactive
-        with self._proxy_signals(container) if sig_proxy and not container.tty else contextlib.nullcontext():
+        proxied = proxy_signals(self.runtime, container.id) if sig_proxy and not container.tty else None
+        with proxied or contextlib.nullcontext():
             code = attaching.relay(conn, stdio[0] if forward else None, stdio[1], stdio[2],
                                    detach_keys=detach_keys if container.tty and forward else b"")
         if code is None:

@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from lamina.errors import ContainerCommandError, LaminaError, RuntimeFailed
 if TYPE_CHECKING:
     from lamina.container.manager import ContainerManager
     from lamina.container.model import Container
+    from lamina.runtime.base import Runtime
 
 Notify = Callable[[dict[str, Any]], None]
 CONSOLE_TIMEOUT = 30.0   # seconds to wait for the runtime's pty master after a successful create
@@ -71,6 +72,23 @@ def _restart_wanted(name: str, limit: int, code: int, count: int, extra: dict[st
     if name == "on-failure":
         return code != 0 and (limit == 0 or count < limit)
     return True   # always, unless-stopped (without a daemon, the same while the monitor lives)
+
+
+@contextlib.contextmanager
+def proxy_signals(runtime: Runtime, container_id: str) -> Iterator[None]:
+    """While waiting on a container: SIGINT/SIGTERM/SIGHUP to this process go to it (docker's sig-proxy)."""
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(LaminaError):
+            runtime.kill(container_id, signum)
+    old: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError):  # not the main thread
+            old[sig] = signal.signal(sig, forward)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def now_rfc3339() -> str:
@@ -189,9 +207,7 @@ class Supervisor:
         try:
             self.manager.connect(self.container)
         except LaminaError as exc:
-            self._record_failure(exc)
-            if notify:
-                notify(error_report(exc))
+            self._record_failure(exc, notify)
             raise
 
     # ------------------------------------------------------------ crun run, stdio inherited
@@ -224,13 +240,11 @@ class Supervisor:
         try:
             pid = self._create(attach)
             runtime.start(self.cid)
-        except LaminaError as exc:
+        except LaminaError as exc:   # a failed create or start: recorded and reported once, here
             self._server.close(None)
             with contextlib.suppress(LaminaError):
                 runtime.delete(self.cid, force=True)
-            self._record_failure(exc)
-            if notify:
-                notify(error_report(exc))
+            self._record_failure(exc, notify)
             raise
         self.manager.update_state(self.cid, status=State.RUNNING, pid=pid, started_at=now_rfc3339(),
                                   starttime=proc_starttime(pid), mounted=True, exit_code=0, error="",
@@ -266,9 +280,9 @@ class Supervisor:
         except (LaminaError, OSError, ValueError) as exc:
             os.close(out_r)
             os.close(err_r)
-            error = exc if isinstance(exc, LaminaError) else RuntimeFailed(f"start container: {exc}")
-            self._record_failure(error)
-            raise error from exc
+            if isinstance(exc, LaminaError):
+                raise
+            raise RuntimeFailed(f"start container: {exc}") from exc
         finally:
             for fd in {out_w, err_w, devnull, stdin} - {attach.stdin if attach else None}:
                 if fd is not None:
@@ -285,10 +299,8 @@ class Supervisor:
         try:
             master = self._console_master(bundle, pid_file)
             pid = int(pid_file.read_text().strip())
-        except (LaminaError, OSError, ValueError) as exc:
-            error = exc if isinstance(exc, LaminaError) else RuntimeFailed(f"start container: {exc}")
-            self._record_failure(error)
-            raise error from exc
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailed(f"start container: {exc}") from exc
         from lamina.container.logs import LogWriter, pump
         self._writer = LogWriter(self.manager.store.log_path(self.cid))
         self._server.stdin_fd = master if self.container.interactive else None
@@ -328,8 +340,7 @@ class Supervisor:
                 pump(err_r, "stderr", writer, echo_err, self._server.send)]
 
     def _wait(self, pid: int) -> int:
-        forwarded = self._forward_signals()
-        try:
+        with proxy_signals(self.manager.runtime, self.cid):
             while True:
                 try:
                     _, status = os.waitpid(pid, 0)
@@ -342,34 +353,23 @@ class Supervisor:
                         time.sleep(0.05)
                     code = 255
                     break
-        finally:
-            for sig, old in forwarded.items():
-                signal.signal(sig, old)
         for thread in self._pumps:
             thread.join(timeout=5)
         self._writer.close()
         return code
-
-    def _forward_signals(self) -> dict[int, Any]:
-        """Foreground: SIGINT/SIGTERM/SIGHUP to the CLI go to the container (docker's sig-proxy)."""
-        def forward(signum: int, _frame: object) -> None:
-            with contextlib.suppress(LaminaError):
-                self.manager.runtime.kill(self.cid, signum)
-        old: dict[int, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            with contextlib.suppress(ValueError):  # not the main thread
-                old[sig] = signal.signal(sig, forward)
-        return old
 
     # ------------------------------------------------------------ records
     def _record_exit(self, code: int, *, oom: bool) -> None:
         self.manager.update_state(self.cid, status=State.EXITED, pid=0, exit_code=code,
                                   finished_at=now_rfc3339(), oom_killed=oom)
 
-    def _record_failure(self, exc: LaminaError) -> None:
+    def _record_failure(self, exc: LaminaError, notify: Notify | None = None) -> None:
+        """A start that failed: in the record, and to whoever waits for the start (*notify*)."""
         code = exc.exit_code if isinstance(exc, ContainerCommandError) else 128
         self.manager.update_state(self.cid, status=State.CREATED, pid=0, exit_code=code, error=str(exc),
                                   finished_at=now_rfc3339())
+        if notify:
+            notify(error_report(exc))
 
 
 # ---------------------------------------------------------------- the monitor process
