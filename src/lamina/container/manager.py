@@ -774,8 +774,7 @@ class ContainerManager:
     def pids(self, name_or_id: str) -> builtins.list[int]:
         """The host pids of the container's processes (cgroup procs, else the init's descendants)."""
         container, state = self._running(name_or_id, "list processes of")
-        config = json.loads((self.store.bundle(container.id) / "config.json").read_text())
-        cgroup = ((config.get("linux") or {}).get("cgroupsPath") or "").strip("/")
+        cgroup = self._cgroups_path(container.id).strip("/")
         pid = state.pid or self._runtime_pid(container.id)
         if cgroup:
             for base in ("pids", "memory", "cpu", "systemd", "unified", ""):
@@ -811,31 +810,21 @@ class ContainerManager:
             return None if state.running else state.exit_code
         return code
 
-    @contextlib.contextmanager
-    def _proxy_signals(self, container: Container) -> Iterator[None]:
-        def forward(signum: int, _frame: object) -> None:
-            with contextlib.suppress(LaminaError):
-                self.runtime.kill(container.id, signum)
-        old = {sig: signals.signal(sig, forward) for sig in (signals.SIGINT, signals.SIGTERM, signals.SIGHUP)}
-        try:
-            yield
-        finally:
-            for sig, handler in old.items():
-                signals.signal(sig, handler)
-
     def stats(self, names: Sequence[str] = (), *, interval: float = 0.5) -> builtins.list[ContainerStats]:
         """docker stats, one reading: CPU % over *interval*, memory, network and block I/O, pids.
 
         *names* empty: every running container. A named container that is not running reads as zeros.
         """
+        from lamina._internal.cgroups import Usage, usage
         chosen = [self.get(n) for n in names] if names else [cs for cs in self.list() if cs[1].running]
-        first = [self._usage(c, s) for c, s in chosen]
+        paths = [self._cgroups_path(c.id) if s.running else "" for c, s in chosen]
+        first = [usage(p) if p else Usage() for p in paths]
         started = time.monotonic()
         time.sleep(interval)
         elapsed = time.monotonic() - started
         out = []
-        for (container, state), before in zip(chosen, first, strict=True):
-            after = self._usage(container, state)
+        for (container, state), path, before in zip(chosen, paths, first, strict=True):
+            after = usage(path) if path else Usage()
             cpu = 100.0 * (after.cpu_ns - before.cpu_ns) / (elapsed * 1e9) if after.cpu_ns else 0.0
             pids = self.pids(container.id) if state.running else []
             rx, tx = _net_io(pids[0]) if pids else (0, 0)
@@ -843,13 +832,10 @@ class ContainerManager:
                                       memory_total=_host_memory(), net_rx=rx, net_tx=tx))
         return out
 
-    def _usage(self, container: Container, state: ContainerState) -> Usage:
-        from lamina._internal.cgroups import Usage, usage
-        if not state.running:
-            return Usage()
-        config = json.loads((self.store.bundle(container.id) / "config.json").read_text())
-        path = (config.get("linux") or {}).get("cgroupsPath")
-        return usage(path) if path else Usage()
+    def _cgroups_path(self, container_id: str) -> str:
+        """The cgroupsPath the bundle gave the runtime ("" when cgroups were not usable)."""
+        config = json.loads((self.store.bundle(container_id) / "config.json").read_text())
+        return str((config.get("linux") or {}).get("cgroupsPath") or "")
 
     def top(self, name_or_id: str,
             ps_args: Sequence[str] = ()) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
