@@ -17,7 +17,7 @@ from lamina._internal.logs import get_logger
 from lamina._internal.records import Record, record
 from lamina.container.manager import ContainerManager, CreateRequest
 from lamina.container.model import Container, ContainerState, State
-from lamina.container.monitor import Attach
+from lamina.container.monitor import Attach, parse_restart
 from lamina.container.ocispec import RunOptions
 from lamina.container.store import ContainerStore
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lamina.engine.engine import Engine
     from lamina.image.store import Image
     from lamina.layer.changes import Change
+    from lamina.network.bridge import Attachment
     from lamina.network.ports import PortMapping
     from lamina.runtime.base import Runtime
 
@@ -244,19 +245,15 @@ class ContainerService:
     # ------------------------------------------------------------ network
     def ports(self, container: Container, state: ContainerState) -> builtins.list[PortMapping]:
         """The host ports a running container publishes (``ps``, ``port``); none when it is not running."""
-        from lamina.network.ports import from_specs
-        data = state.extra.get("network") or {}
-        return from_specs(data.get("ports") or ()) if data and state.running else []
+        attached = _attachment(state)
+        return list(attached.ports) if attached else []
 
     def networks(self) -> builtins.list[dict[str, Any]]:
         """docker's ``network inspect`` shape for bridge, host and none; bridge lists its running containers."""
         from lamina.network import bridge
-        from lamina.network.bridge import Attachment
         attached = {}
         for container, state in self.list():
-            data = state.extra.get("network") or {}
-            if data and state.running:
-                a = Attachment.from_json(data)
+            if (a := _attachment(state)) is not None:
                 attached[container.id] = {"Name": container.name, "MacAddress": a.mac,
                                           "IPv4Address": f"{a.address}/{a.prefix}", "IPv6Address": ""}
         ipam = {"Driver": "default", "Config": [{"Subnet": bridge.SUBNET, "Gateway": bridge.GATEWAY}]}
@@ -324,12 +321,19 @@ def _network(name: str, driver: str, ipam: dict[str, Any], containers: dict[str,
             "Containers": containers, "Options": options, "Labels": {}}
 
 
+def _attachment(state: ContainerState) -> Attachment | None:
+    """A running bridge container's place on the network (address, MAC, host ports); None otherwise."""
+    data = state.extra.get("network")
+    if not data or not state.running:
+        return None
+    from lamina.network.bridge import Attachment
+    return Attachment.from_json(data)
+
+
 def _network_settings(container: Container, state: ContainerState) -> dict[str, Any]:
     """docker's ``NetworkSettings``: address, gateway, MAC and ports while a bridge container runs."""
-    from lamina.network.bridge import Attachment
     from lamina.network.ports import docker_ports
-    data = state.extra.get("network") or {}
-    attached = Attachment.from_json(data) if data and state.running else None
+    attached = _attachment(state)
     out: dict[str, Any] = {"Ports": docker_ports(attached.ports) if attached else {}, "IPAddress": "",
                            "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Networks": {}}
     if attached is not None:
@@ -367,8 +371,8 @@ def _host_config(container: Container) -> dict[str, Any]:
 
 
 def _restart_policy(text: str) -> dict[str, Any]:
-    name, _, count = text.partition(":")
-    return {"Name": name, "MaximumRetryCount": int(count) if count.isdigit() else 0}
+    name, count = parse_restart(text)
+    return {"Name": name, "MaximumRetryCount": count}
 
 
 def _config_json(container: Container) -> dict[str, Any]:
