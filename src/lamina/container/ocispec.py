@@ -387,8 +387,10 @@ def resolve_resources(opts: RunOptions, host: HostFacts) -> Resources:
     return Resources(devices=devices, memory=memory, cpu=cpu, pids=pids)
 
 
-def build_linux(opts: RunOptions, host: HostFacts, container_id: str, network_ns: str | None = None) -> Linux:
-    """*network_ns*: the netns file a ``bridge`` container joins (made when it starts)."""
+def build_linux(opts: RunOptions, host: HostFacts, container_id: str, network_ns: str | None = None,
+                capabilities: Sequence[str] | None = None) -> Linux:
+    """*network_ns*: the netns file a ``bridge`` container joins (made when it starts); *capabilities*:
+    the process's, when the caller resolved them already (the seccomp rules depend on them)."""
     kinds = ["pid", "ipc", "uts", "mount"]
     resources: Resources | None = resolve_resources(opts, host)
     if not host.cgroups_usable:
@@ -397,7 +399,7 @@ def build_linux(opts: RunOptions, host: HostFacts, container_id: str, network_ns
         resources = None
     parent = "/" + (opts.cgroup_parent or "lamina").strip("/")
     namespaces = [Namespace(type=k) for k in kinds]
-    seccomp = resolve_seccomp(opts, resolve_capabilities(opts, host))
+    seccomp = resolve_seccomp(opts, resolve_capabilities(opts, host) if capabilities is None else capabilities)
     if opts.network != "host":
         namespaces.append(Namespace(type="network", path=network_ns if opts.network == "bridge" else None))
     return Linux(namespaces=tuple(namespaces), resources=resources, seccomp=seccomp,
@@ -459,7 +461,7 @@ def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, root
         capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
         no_new_privileges=opts.no_new_privileges, oom_score_adj=opts.oom_score_adj)
     mounts = merge_mounts(defaults, [user_mount(m) for m in opts.mounts])
-    linux = build_linux(opts, host, container_id, network_ns)
+    linux = build_linux(opts, host, container_id, network_ns, caps)
     annotations: dict[str, str] = {}
     if linux.seccomp is not None and seccomp_cache is not None:
         from lamina.runtime.seccomp import bpf_annotation
@@ -510,14 +512,21 @@ def write_etc_files(directory: Path, hostname: str, network: Network, *, opts: R
     (directory / "resolv.conf").write_text(resolv)
 
 
-def extra_hosts_text(extra_hosts: Sequence[str], gateway: str = "10.89.0.1") -> str:
+def extra_hosts_text(extra_hosts: Sequence[str], gateway: str | None = None) -> str:
     """``--add-host name:ip`` lines for /etc/hosts; ``host-gateway`` is the bridge's gateway address."""
     lines = []
     for item in extra_hosts:
-        name, _, address = item.replace("=", ":", 1).partition(":")
-        address = gateway if address == "host-gateway" else address
+        name, _, address = _split_add_host(item)
+        if address == "host-gateway":
+            from lamina.network.bridge import GATEWAY
+            address = gateway or GATEWAY
         lines.append(f"{address}\t{name}\n")
     return "".join(lines)
+
+
+def _split_add_host(item: str) -> tuple[str, str, str]:
+    """``name:ip`` (or docker's newer ``name=ip``) as (name, separator, ip)."""
+    return item.replace("=", ":", 1).partition(":")
 
 
 def _resolv_with(resolv: str, opts: RunOptions) -> str:
@@ -536,21 +545,19 @@ def _resolv_with(resolv: str, opts: RunOptions) -> str:
 
 def check_network_options(opts: RunOptions) -> None:
     """Bad ``--add-host`` and ``--dns`` values: InvalidOption naming the value, as docker does."""
-    import ipaddress
     for item in opts.extra_hosts:
-        name, sep, address = item.replace("=", ":", 1).partition(":")
-        if not sep or not name or not _is_address(ipaddress, address, allow="host-gateway"):
+        name, sep, address = _split_add_host(item)
+        if not sep or not name or not (address == "host-gateway" or _is_address(address)):
             raise InvalidOption(f"invalid argument {item!r} for \"--add-host\" flag: invalid IP address in add-host")
     for server in opts.dns:
-        if not _is_address(ipaddress, server):
+        if not _is_address(server):
             raise InvalidOption(f"{server} is not an ip address")
 
 
-def _is_address(module: Any, text: str, allow: str = "") -> bool:
-    if text and text == allow:
-        return True
+def _is_address(text: str) -> bool:
+    import ipaddress
     try:
-        module.ip_address(text)
+        ipaddress.ip_address(text)
     except ValueError:
         return False
     return True
