@@ -160,19 +160,17 @@ class BridgeNetwork:
             mapping = mapping.with_host_port(self._free_port(mapping))
         claim = self._claim_path(mapping)
         holder = _holder(claim)
+        address = f"{mapping.host_ip or '0.0.0.0'}:{mapping.host_port}"
         if holder and holder[0] != container_id:
-            raise PortAllocated(f"{mapping.host_ip or '0.0.0.0'}:{mapping.host_port}", holder[0])
+            raise PortAllocated(address, holder[0])
         if not holder and _in_use(mapping):
-            raise PortAllocated(f"{mapping.host_ip or '0.0.0.0'}:{mapping.host_port}")
+            raise PortAllocated(address)
         claim.write_text(f"{container_id} {netns}\n")
         return mapping
 
     def _free_port(self, mapping: PortMapping) -> int:
         for _ in range(64):
-            kind = socket.SOCK_DGRAM if mapping.protocol == "udp" else socket.SOCK_STREAM
-            with socket.socket(socket.AF_INET, kind) as probe:
-                probe.bind((mapping.host_ip, 0))
-                port = int(probe.getsockname()[1])
+            port = _bind(mapping, 0)
             if not _holder(self._claim_path(mapping.with_host_port(port))):
                 return port
         raise NetworkFailed("network bridge: no free host port found")
@@ -210,15 +208,21 @@ def _holder(claim: Path) -> tuple[str, str] | None:
     return (cid, netns) if netns and os.path.exists(netns) else None
 
 
-def _in_use(mapping: PortMapping) -> bool:
-    """Whether a host process holds the port (a bind to it fails)."""
+def _bind(mapping: PortMapping, port: int) -> int:
+    """Bind a probe socket of the mapping's protocol to *port* (0: any free one), release it: the port."""
     kind = socket.SOCK_DGRAM if mapping.protocol == "udp" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are not users
-        try:
-            probe.bind((mapping.host_ip, mapping.host_port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
+        probe.bind((mapping.host_ip, port))
+        return int(probe.getsockname()[1])
+
+
+def _in_use(mapping: PortMapping) -> bool:
+    """Whether a host process holds the port (a bind to it fails)."""
+    try:
+        _bind(mapping, mapping.host_port)
+    except OSError as exc:
+        return exc.errno == errno.EADDRINUSE
     return False
 
 
