@@ -63,9 +63,11 @@ class SourceTree:
     def from_tar(cls, stream: IO[bytes], into: Path) -> Path:
         """Extract a context tar (any compression) into ``into``; returns it."""
         import tarfile
+
+        from lamina.layer.untar import extract_all
         into.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
-            tar.extractall(into, filter="tar")
+            extract_all(tar, into)
         return into
 
     def ignored(self, rel: str) -> bool:
@@ -401,5 +403,7 @@ def _is_archive(path: Path) -> bool:
 
 def _extract(src: Path, target: Path) -> None:
     import tarfile
+
+    from lamina.layer.untar import extract_all
     with tarfile.open(src, "r:*") as tar:
-        tar.extractall(target, filter="tar")
+        extract_all(tar, target)

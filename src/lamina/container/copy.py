@@ -12,7 +12,7 @@ empty mount point).
 
 Both directions move a tar stream (docker's model): copying out writes a tar of the
 source (never dereferencing symlinks) and extracts it at the destination; copying in
-extracts with tarfile's ``tar`` filter, which refuses members that would land outside
+extracts with tarfile's ``tar`` filter (``lamina.layer.untar``), which refuses members that would land outside
 the destination directory.
 """
 
@@ -29,6 +29,7 @@ from typing import BinaryIO, NamedTuple
 
 from lamina._internal.fsops import deepest_mount, resolve_in_root
 from lamina.errors import InvalidOption, PathNotFound
+from lamina.layer.untar import extract_all
 
 
 class MountPoint(NamedTuple):
@@ -99,8 +100,7 @@ def _nested_mounts(path: str, mounts: Sequence[MountPoint]) -> dict[str, Path]:
 
 def _extract(stream: BinaryIO, dest_dir: Path) -> None:
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
-        for member in tar:
-            tar.extract(member, dest_dir, filter="tar")
+        extract_all(tar, dest_dir)
 
 
 def _target(dest: Path, name: str, *, source_is_dir: bool, contents: bool) -> tuple[Path, str]:

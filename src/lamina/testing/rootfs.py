@@ -19,6 +19,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+from lamina.layer.untar import extract_all
+
 EPOCH = 946684800  # 2000-01-01T00:00:00Z
 BUSYBOX = "/bin/busybox"
 
@@ -83,7 +85,7 @@ def make_rootfs(dest: Path, busybox: str = BUSYBOX) -> Path:
             tar.addfile(ti, io.BytesIO(body) if body is not None else None)
     buf.seek(0)
     with tarfile.open(fileobj=buf, mode="r") as tar:
-        tar.extractall(dest, filter="fully_trusted")
+        extract_all(tar, dest, trusted=True)
     return dest
 
 
