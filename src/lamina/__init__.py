@@ -11,12 +11,13 @@ from here, only from the submodules, so this façade cannot create import cycles
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 __all__ = ["Digest", "Engine", "EngineConfig", "LaminaError", "Reference", "__version__", "errors"]
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lamina import errors
     from lamina.digest import Digest
     from lamina.engine.config import EngineConfig

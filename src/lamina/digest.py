@@ -9,13 +9,14 @@ A digest is validated before it can become a path (umoci's ``blobPath``): only
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, BinaryIO
 
 from lamina._internal.records import Record, record
 from lamina.errors import DigestMismatch, InvalidDigest, SizeMismatch
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import hashlib
+    from typing import BinaryIO
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"^[a-f0-9]+$")

@@ -17,7 +17,8 @@ import pytest
 
 from lamina.digest import Digest
 from lamina.errors import BlobNotFound, DataCorruption, DigestMismatch, SizeMismatch
-from lamina.store.blobs import BlobInfo, BlobStore, BlobStoreProtocol
+from lamina.store.blobs import BlobInfo, BlobStore
+from lamina.store.protocol import BlobStoreProtocol
 
 DATA = os.urandom(300_000)
 DIGEST = Digest.of_bytes(DATA)

@@ -20,7 +20,7 @@ import pytest
 
 from lamina._internal import mount as mnt
 from lamina.driver import select
-from lamina.driver.base import Driver
+from lamina.driver.protocol import Driver
 from lamina.errors import Conflict, InvalidArgument, LayerNotFound
 from lamina.layer.changes import ChangeKind
 from lamina.testing import probes

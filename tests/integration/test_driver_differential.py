@@ -23,10 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lamina._internal import mount as mnt
-from lamina.driver.base import Driver
 from lamina.driver.copy import CopyDriver
 from lamina.driver.overlay import OverlayDriver
 from lamina.driver.probe import probe_overlay
+from lamina.driver.protocol import Driver
 from lamina.testing import probes
 from lamina.testing.trees import Dir, File, Hardlink, Node, Symlink, Whiteout, layer_tar
 

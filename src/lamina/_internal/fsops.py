@@ -17,12 +17,13 @@ import os
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
 
 from lamina.errors import InvalidArgument, NoSpace
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import mmap
+    from typing import BinaryIO
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

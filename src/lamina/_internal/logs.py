@@ -14,7 +14,10 @@ Must not import ``logging`` at module level, and must not format messages it dro
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 _config: dict[str, Any] = {"threshold": WARNING, "basic": None}

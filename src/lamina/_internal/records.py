@@ -17,12 +17,14 @@ Must not import anything from lamina.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, dataclass_transform, overload
 
-if TYPE_CHECKING:  # a string bound makes typing compile a ForwardRef at import: ~0.7 ms, the first compile
-    from typing import TypeVar
-    _T = TypeVar("_T")
+TYPE_CHECKING = False   # not typing's: importing typing costs run --rm ~1.6 ms (docs/internals.md)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, TypeVar, dataclass_transform
     _R = TypeVar("_R", bound="Record")
+else:
+    def dataclass_transform(**_options: object) -> object:
+        return lambda fn: fn
 
 
 class _Missing:
@@ -48,10 +50,6 @@ class Field:
         self.default, self.factory = default, factory
 
 
-@overload
-def field(*, default: _T) -> _T: ...
-@overload
-def field(*, default_factory: Callable[[], _T]) -> _T: ...
 def field(*, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
     """A field with a default value or a per-instance ``default_factory`` (as dataclasses' ``field``)."""
     return Field(default, default_factory)
@@ -148,10 +146,6 @@ def _make(cls: type[_R], kw_only: bool) -> type[_R]:
     return made
 
 
-@overload
-def record(cls: type[_R], /) -> type[_R]: ...
-@overload
-def record(*, kw_only: bool = True) -> Callable[[type[_R]], type[_R]]: ...
 @dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field, Field))
 def record(cls: type[_R] | None = None, /, *, kw_only: bool = True) -> Any:
     """Make a ``Record`` subclass's annotated body its fields (see the module docstring)."""

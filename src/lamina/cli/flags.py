@@ -15,7 +15,10 @@ Must not import click or rich, and must not hold business logic.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FLAG, VALUE, MULTI = "flag", "value", "multi"
 

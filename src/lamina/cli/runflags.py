@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from lamina.cli.flags import FLAG, MULTI, Flag, parse
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lamina.engine.containers import ContainerSpec
     from lamina.engine.engine import Engine
 

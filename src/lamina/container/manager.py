@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from lamina._internal.fsops import atomic_write, rmtree
 from lamina._internal.locking import try_lock
@@ -67,15 +66,17 @@ from lamina.errors import (
     RuntimeFailed,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import io
     import tarfile
+    from typing import Any
 
     from lamina._internal.cgroups import Usage
     from lamina.container.volumes import VolumeRequest, VolumeStore
-    from lamina.driver.base import Driver
+    from lamina.driver.protocol import Driver
     from lamina.network.bridge import BridgeNetwork
-    from lamina.runtime.base import Runtime
+    from lamina.runtime.protocol import Runtime
 
 log = get_logger(__name__)
 

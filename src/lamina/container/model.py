@@ -12,13 +12,14 @@ import enum
 import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from lamina._internal.records import Record, asdict, field, fields, record
 from lamina.errors import InvalidStateTransition
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import random
+    from typing import Any
 
 class State(enum.StrEnum):
     CREATED = "created"        # record, rw layer and bundle exist; no process yet

@@ -24,7 +24,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from lamina._internal import proc
 from lamina._internal.locking import FileLock
@@ -32,12 +31,15 @@ from lamina._internal.records import Record, record
 from lamina.container.model import State, timestamp_ns
 from lamina.errors import ContainerCommandError, LaminaError, RuntimeFailed
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lamina.container.manager import ContainerManager
     from lamina.container.model import Container
-    from lamina.runtime.base import Runtime
+    from lamina.runtime.protocol import Runtime
 
-Notify = Callable[[dict[str, Any]], None]
+    Notify = Callable[[dict[str, Any]], None]
 CONSOLE_TIMEOUT = 30.0   # seconds to wait for the runtime's pty master after a successful create
 
 

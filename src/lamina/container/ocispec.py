@@ -27,7 +27,6 @@ import os
 import resource
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
 
 from lamina._internal import cgroups
 from lamina._internal.logs import get_logger
@@ -81,7 +80,10 @@ DEFAULT_DEVICES = (DeviceRule(allow=False, access="rwm"),
 HOSTS_DEFAULT = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
                  "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
 FALLBACK_DNS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-Network = Literal["none", "host", "bridge", "private"]  # private: loopback only (build RUN)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal
+    Network = Literal["none", "host", "bridge", "private"]  # private: loopback only (build RUN)
 
 
 @record

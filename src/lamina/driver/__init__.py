@@ -1,7 +1,8 @@
 """Storage drivers: layer id -> directory tree, merged mounts, diffs.
 
 Must not parse manifests or image configs. ``select`` is the only constructor the
-engine calls; it tries, rather than guesses, whether a driver works here.
+engine calls; it tries, rather than guesses, whether a driver works here. ``Driver`` (the
+protocol) is loaded on first use: it needs ``typing``, which ``run``'s start-up path does without.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from lamina._internal.logs import get_logger
-from lamina.driver.base import Driver
 from lamina.errors import DriverNotSupported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lamina.driver.protocol import Driver
 
 log = get_logger(__name__)
 
@@ -52,6 +56,13 @@ def _auto(home: Path) -> Driver:
         except DriverNotSupported as exc:
             log.info("storage driver not usable driver=%s reason=%s", candidate, exc.reason)
     raise DriverNotSupported("auto", "no storage driver works here")  # copy always works: unreachable
+
+
+def __getattr__(name: str) -> object:
+    if name == "Driver":
+        from lamina.driver.protocol import Driver
+        return Driver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["DRIVERS", "Driver", "DriverNotSupported", "select"]

@@ -1,4 +1,4 @@
-"""The storage-driver protocol and the code every driver shares.
+"""The code every storage driver shares (the protocol itself is ``lamina.driver.protocol``).
 
 A driver maps an opaque ``layer_id`` to a directory tree and can mount a layer's
 merged view (the layer on top of its parent chain). It must not parse manifests or
@@ -29,41 +29,21 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from lamina._internal.fsops import move_to_trash, rmtree, spread_subdirs
 from lamina._internal.locking import FileLock
 from lamina._internal.logs import get_logger
 from lamina.errors import Conflict, InvalidArgument, LayerNotFound
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:   # the layer walkers and tar writer load when a diff is asked for, not on ``run``
+    from typing import BinaryIO
+
     from lamina.layer.changes import Change
 
 log = get_logger(__name__)
 
 _LAYER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-@runtime_checkable
-class Driver(Protocol):
-    """What the layer store and the container manager call. Every method is idempotent where noted."""
-
-    name: str
-    home: Path
-
-    def create(self, layer_id: str, parent: str | None, *, writable: bool = False) -> None: ...
-    def remove(self, layer_id: str) -> None: ...
-    def exists(self, layer_id: str) -> bool: ...
-    def mount(self, layer_id: str) -> Path: ...
-    def unmount(self, layer_id: str) -> None: ...
-    def is_mounted(self, layer_id: str) -> bool: ...
-    def apply_diff(self, layer_id: str, parent: str | None, tar_stream: BinaryIO) -> int: ...
-    def changes(self, layer_id: str, parent: str | None) -> list[Change]: ...
-    def diff(self, layer_id: str, parent: str | None, out: BinaryIO, *, epoch: int | None = None) -> None: ...
-    def diff_size(self, layer_id: str, parent: str | None) -> int: ...
-    def metadata(self, layer_id: str) -> dict[str, str]: ...
-    def status(self) -> list[tuple[str, str]]: ...
-    def cleanup(self) -> None: ...
 
 
 def validate_layer_id(layer_id: str) -> str:

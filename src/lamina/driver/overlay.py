@@ -69,7 +69,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
 
 from lamina._internal import mount as mnt
 from lamina._internal.fsops import rmtree
@@ -80,7 +79,10 @@ from lamina.driver.base import RefcountedDriver, changes_size
 from lamina.driver.probe import OverlaySupport, probe_overlay
 from lamina.errors import InvalidArgument
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:   # layer walkers, tar code and the copy driver load when used, not on ``run``
+    from typing import BinaryIO
+
     from lamina.layer.changes import Change
 
 log = get_logger(__name__)

@@ -46,7 +46,7 @@ from lamina.errors import ContainerCommandError, InternalError, InvalidArgument,
 if TYPE_CHECKING:
     from lamina.build.progress import ProgressEvent
     from lamina.build.record import BuildResult, RecordStore
-    from lamina.driver.base import Driver
+    from lamina.driver.protocol import Driver
     from lamina.engine.engine import Engine
     from lamina.image.layers import Layer
     from lamina.layer.changes import Change

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lamina._internal.logs import get_logger
 from lamina._internal.records import Record, record
@@ -21,7 +20,10 @@ from lamina.container.monitor import Attach, parse_restart
 from lamina.container.ocispec import RunOptions
 from lamina.container.store import ContainerStore
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from lamina.container.copy import MountPoint
     from lamina.container.logs import LogEntry
     from lamina.container.manager import ContainerStats
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from lamina.layer.changes import Change
     from lamina.network.bridge import Attachment
     from lamina.network.ports import PortMapping
-    from lamina.runtime.base import Runtime
+    from lamina.runtime.protocol import Runtime
 
 log = get_logger(__name__)
 

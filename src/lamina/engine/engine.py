@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lamina._internal.fsops import atomic_write
 from lamina._internal.logs import get_logger
 from lamina.engine.config import EngineConfig
 from lamina.errors import DriverNotSupported, UnsupportedLayoutVersion
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lamina.container.volumes import VolumeStore
-    from lamina.driver.base import Driver
+    from lamina.driver.protocol import Driver
     from lamina.engine.build import BuildService
     from lamina.engine.containers import ContainerService
     from lamina.engine.distribution import DistributionService

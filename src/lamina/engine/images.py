@@ -12,14 +12,16 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lamina._internal.logs import get_logger
 from lamina._internal.records import Record, record
 from lamina.reference import Reference
 from lamina.spec import mediatypes as mt
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from lamina.digest import Digest
     from lamina.engine.engine import Engine
     from lamina.image.layers import Layer
@@ -98,11 +100,13 @@ class ImageService:
     def _write_and_apply(self, write_tar: Callable[[BinaryIO], object],
                          apply: Callable[[BinaryIO], int]) -> tuple[Digest, int, BlobInfo]:
         """(diffID, applied size, blob) of the tar *write_tar* writes, gzipped and *apply*-ed at once."""
+        from typing import cast
+
         from lamina.image.layers import compress_layer_blob
 
         def write(out: BinaryIO) -> int:
             with _ApplyTee(out, apply) as tee:
-                write_tar(cast(BinaryIO, tee))
+                write_tar(cast("BinaryIO", tee))
                 return tee.finish()
         diff_id, info, size = compress_layer_blob(self.engine.blobs, write)
         return diff_id, size, info

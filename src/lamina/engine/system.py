@@ -50,7 +50,7 @@ from lamina._internal.logs import get_logger
 if TYPE_CHECKING:
     from lamina.container.model import ContainerState
     from lamina.digest import Digest
-    from lamina.driver.base import Driver
+    from lamina.driver.protocol import Driver
     from lamina.engine.engine import Engine
     from lamina.image.analyze import Analysis, LayerInfo, Member, Provenance
     from lamina.image.compare import PathDiff

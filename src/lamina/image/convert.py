@@ -20,7 +20,8 @@ from lamina.digest import CHUNK, Digest
 from lamina.errors import DigestMismatch, InvalidManifest
 from lamina.spec import mediatypes as mt
 from lamina.spec.canonical import canonical_json
-from lamina.store.blobs import BlobInfo, BlobStoreProtocol
+from lamina.store.blobs import BlobInfo
+from lamina.store.protocol import BlobStoreProtocol
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

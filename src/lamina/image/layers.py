@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from lamina._internal.logs import get_logger
 from lamina._internal.records import Record, record
@@ -23,16 +22,20 @@ from lamina.digest import CHUNK, Digest, new_hash
 from lamina.errors import DigestMismatch, LayerNotFound
 from lamina.layer.ids import chain_id as compute_chain_id
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
+    from typing import BinaryIO, TypeVar
 
-    from lamina.driver.base import Driver
+    from lamina.driver.protocol import Driver
     from lamina.image.metadata import MetadataDB
     from lamina.spec.mediatypes import Compression
-    from lamina.store.blobs import BlobInfo, BlobStore, BlobStoreProtocol
+    from lamina.store.blobs import BlobInfo, BlobStore
+    from lamina.store.protocol import BlobStoreProtocol
 
 log = get_logger(__name__)
-T = TypeVar("T")
+if TYPE_CHECKING:
+    T = TypeVar("T")
 
 
 @record
@@ -86,10 +89,12 @@ def compress_layer_blob(blobs: BlobStoreProtocol, write_tar: Callable[[BinaryIO]
     by the blob writer. *check* sees the diffID before the blob is published and may raise
     (nothing is then left behind); *direct* is ``BlobWriter``'s.
     """
+    from typing import cast
+
     from lamina.layer.compression import CompressingWriter
     with blobs.writer(direct=direct) as out:
         writer = CompressingWriter(out, compression, hash_output=False)  # type: ignore[arg-type]  # file-like
-        result = write_tar(cast(BinaryIO, writer))
+        result = write_tar(cast("BinaryIO", writer))
         diff_id, _ = writer.finish_plain()
         if check is not None:
             check(diff_id)

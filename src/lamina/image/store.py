@@ -16,7 +16,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from lamina._internal.records import Record, record
 from lamina.digest import Digest
@@ -24,8 +23,10 @@ from lamina.errors import ImageInUse, ImageNotFound, InvalidArgument, InvalidMan
 from lamina.reference import Reference
 from lamina.spec import mediatypes as mt
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
+    from typing import Any
 
     from lamina.image.layers import Layer, LayerStore
     from lamina.image.metadata import MetadataDB

@@ -35,7 +35,7 @@ from lamina.spec import mediatypes
 from lamina.spec.codec import decode_index, decode_manifest
 from lamina.spec.descriptor import Descriptor, Platform
 from lamina.spec.manifest import Manifest
-from lamina.store.blobs import BlobStoreProtocol
+from lamina.store.protocol import BlobStoreProtocol
 
 log = get_logger(__name__)
 

@@ -27,7 +27,7 @@ from lamina.registry.transfer import (
 from lamina.spec import mediatypes
 from lamina.spec.codec import decode_index, decode_manifest
 from lamina.spec.descriptor import Descriptor
-from lamina.store.blobs import BlobStoreProtocol
+from lamina.store.protocol import BlobStoreProtocol
 
 log = get_logger(__name__)
 

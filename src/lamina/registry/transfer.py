@@ -23,7 +23,8 @@ from lamina.digest import Digest
 from lamina.errors import BlobNotFound, RegistryUnavailable, SizeMismatch
 from lamina.registry.client import RegistryClient
 from lamina.spec.descriptor import Descriptor
-from lamina.store.blobs import BlobInfo, BlobStoreProtocol, BlobWriter
+from lamina.store.blobs import BlobInfo, BlobWriter
+from lamina.store.protocol import BlobStoreProtocol
 
 log = get_logger(__name__)
 

@@ -28,7 +28,6 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from lamina._internal import cgroups, proc
 from lamina._internal.fsops import which
@@ -45,6 +44,10 @@ from lamina.errors import (
     RuntimeNotFound,
 )
 from lamina.runtime.base import RuntimeState, RuntimeStatus, Stdio
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 log = get_logger(__name__)
 

@@ -9,7 +9,6 @@ refuse them (lamina does not support schema1).
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 # ---------------------------------------------------------------- OCI image-spec
 OCI_DESCRIPTOR = "application/vnd.oci.descriptor.v1+json"
@@ -59,7 +58,10 @@ MANIFEST_ACCEPT = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFES
 MEDIA_TYPE_PATTERN = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 
-Compression = Literal["gzip", "zstd", "none"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+    Compression = Literal["gzip", "zstd", "none"]
 
 
 def is_valid(media_type: str) -> bool:

@@ -10,9 +10,12 @@ config fails loudly in the runtime rather than silently here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from lamina._internal.records import Record, field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.0.2"
 _KEEP_EMPTY = frozenset({"args"})

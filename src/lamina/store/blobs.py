@@ -1,6 +1,7 @@
 """Content-addressed blob store in OCI image-layout form: put (idempotent), open (verifying), stat, delete.
 
 Must not know drivers, mounts, registries or what the bytes mean (manifests are walk.py's business).
+The protocol other code types against is ``lamina.store.protocol.BlobStoreProtocol``.
 
 On-disk layout (the OCI image layout, plus two lamina files the spec allows beside it)::
 
@@ -24,10 +25,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
 
 from lamina._internal.fsops import DirectAppender, atomic_write, fsync_dir, translate_enospc, write_all
 from lamina._internal.locking import FileLock
@@ -36,6 +35,10 @@ from lamina._internal.records import Record, record
 from lamina._internal.staging import StagingDir, recover_stale
 from lamina.digest import CHUNK, Digest, VerifyingReader, hexdigest, new_hash
 from lamina.errors import BlobNotFound, DigestMismatch, InternalError, InvalidDigest, SizeMismatch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lamina.store.protocol import ByteSource
 
 log = get_logger(__name__)
 
@@ -53,33 +56,6 @@ class BlobInfo(Record):
 
     digest: Digest
     size: int
-
-
-class ByteSource(Protocol):
-    """Anything with ``read(n) -> bytes``: files, sockets' makefile, VerifyingReader, response streams."""
-
-    def read(self, size: int = ..., /) -> bytes: ...
-
-
-@runtime_checkable
-class BlobStoreProtocol(Protocol):
-    """What walk, gc, ocilayout, registry and image code need from a blob store."""
-
-    def put(self, stream: ByteSource, *, expected: Digest | None = None,
-            size: int | None = None) -> BlobInfo: ...
-    def put_bytes(self, data: bytes, *, expected: Digest | None = None) -> BlobInfo: ...
-    def writer(self, *, expected: Digest | None = None, size: int | None = None,
-               direct: bool = False) -> BlobWriter: ...
-    def open(self, digest: Digest, size: int | None = None) -> VerifyingReader: ...
-    def read_bytes(self, digest: Digest, size: int | None = None) -> bytes: ...
-    def stat(self, digest: Digest) -> int: ...
-    def exists(self, digest: Digest) -> bool: ...
-    def delete(self, digest: Digest) -> bool: ...
-    def list(self) -> Iterator[Digest]: ...
-    def path(self, digest: Digest) -> Path: ...
-    def verify(self, digest: Digest) -> None: ...
-    def lock(self, *, exclusive: bool = True) -> AbstractContextManager[object]: ...
-    def clean(self) -> int: ...
 
 
 WRITEBACK_STEP = 8 << 20   # bytes between starts of early writeback (see BlobWriter._start_writeback)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from lamina._internal.logs import get_logger
 from lamina.digest import Digest
 from lamina.errors import BlobNotFound
-from lamina.store.blobs import BlobStoreProtocol
+from lamina.store.protocol import BlobStoreProtocol
 from lamina.store.walk import descriptor_digest, sniff_descriptor, walk
 
 log = get_logger(__name__)

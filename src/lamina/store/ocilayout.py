@@ -26,8 +26,8 @@ from lamina.store.blobs import (
     LAYOUT_VERSION,
     OCI_LAYOUT_FILE,
     BlobStore,
-    BlobStoreProtocol,
 )
+from lamina.store.protocol import BlobStoreProtocol
 from lamina.store.refs import REF_NAME_ANNOTATION, check_descriptor, check_ref_name, ref_name
 from lamina.store.walk import descriptor_digest, walk
 

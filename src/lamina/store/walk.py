@@ -27,7 +27,7 @@ from lamina.spec.mediatypes import (
     OCI_INDEX,
     OCI_MANIFEST,
 )
-from lamina.store.blobs import BlobStoreProtocol
+from lamina.store.protocol import BlobStoreProtocol
 
 log = get_logger(__name__)
 
