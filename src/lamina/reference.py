@@ -44,8 +44,9 @@ _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
-REFERENCE_RE = re.compile(rf"((?:{_DOMAIN}/)?{_REMOTE})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
-NAME_RE = re.compile(rf"(?:({_DOMAIN})/)?({_REMOTE})", re.ASCII)
+# The whole grammar in one pattern, for diagnosing a refused reference only: parsing splits the text
+# and matches the parts, because compiling this pattern costs ~0.5 ms of every command's start-up.
+_REFERENCE = rf"((?:{_DOMAIN}/)?{_REMOTE})(?::({_TAG}))?(?:@({_DIGEST}))?"
 DOMAIN_RE = re.compile(_DOMAIN, re.ASCII)
 PATH_RE = re.compile(_REMOTE, re.ASCII)
 TAG_RE = re.compile(_TAG, re.ASCII)
@@ -190,17 +191,20 @@ def _parse_normalized(text: str) -> Reference:
     remote = remainder.split(":", 1)[0]
     if remote.lower() != remote:
         raise InvalidReference(text, f"repository name ({remote}) must be lowercase")
-    match = REFERENCE_RE.fullmatch(f"{domain}/{remainder}")
-    if match is None:
+    name, at, digest = remainder.partition("@")
+    path, colon, tag = name.partition(":")   # the domain is split off: a ':' left starts the tag
+    if not (PATH_RE.fullmatch(path) and (not colon or TAG_RE.fullmatch(tag))
+            and (not at or re.fullmatch(_DIGEST, digest, re.ASCII))):
         raise InvalidReference(text, _diagnose(f"{domain}/{remainder}", remainder))
-    name_match = NAME_RE.fullmatch(match.group(1))
-    assert name_match is not None  # REFERENCE_RE's name group is NAME_RE
-    if name_match.group(1) is None:  # docker would keep an empty domain here ("a_b.c/x"); no registry has it
-        raise InvalidReference(text, f"invalid registry domain {domain!r}")
-    if len(name_match.group(2)) > NAME_MAX:
+    if not DOMAIN_RE.fullmatch(domain):
+        # docker would take a valid path component as a path with an empty domain ("a_b.c/x"); no registry has it
+        reason = f"invalid registry domain {domain!r}" if PATH_RE.fullmatch(domain) else \
+            _diagnose(f"{domain}/{remainder}", remainder)
+        raise InvalidReference(text, reason)
+    if len(path) > NAME_MAX:
         raise InvalidReference(text, f"repository name must not be more than {NAME_MAX} characters")
-    digest = _parse_digest(text, match.group(3)) if match.group(3) else None
-    return Reference(domain=name_match.group(1), path=name_match.group(2), tag=match.group(2), digest=digest)
+    return Reference(domain=domain, path=path, tag=tag if colon else None,
+                     digest=_parse_digest(text, digest) if at else None)
 
 
 def _parse_digest(text: str, value: str) -> Digest:
@@ -212,7 +216,7 @@ def _parse_digest(text: str, value: str) -> Digest:
 
 def _diagnose(full: str, remainder: str) -> str:
     """A specific reason for a reference the grammar refused."""
-    if full.lower() != full and REFERENCE_RE.fullmatch(full.lower()):
+    if full.lower() != full and re.fullmatch(_REFERENCE, full.lower(), re.ASCII):
         return "repository name must be lowercase"
     name, at, digest = remainder.partition("@")
     if at and not re.fullmatch(_DIGEST, digest, re.ASCII):
