@@ -8,8 +8,6 @@ A digest is validated before it can become a path (umoci's ``blobPath``): only
 
 from __future__ import annotations
 
-import re
-
 from lamina._internal.records import Record, record
 from lamina.errors import DigestMismatch, InvalidDigest, SizeMismatch
 
@@ -19,8 +17,12 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
-_HEX = re.compile(r"^[a-f0-9]+$")
 CHUNK = 1 << 20
+
+
+def is_lower_hex(text: str) -> bool:
+    """True for a non-empty string of ``0-9a-f`` only."""
+    return bool(text) and not text.strip("0123456789abcdef")
 
 
 @record(kw_only=False)
@@ -35,7 +37,7 @@ class Digest(Record):
         text = f"{self.algorithm}:{self.hex}"
         if want is None:
             raise InvalidDigest(text, f"unsupported algorithm {self.algorithm!r}")
-        if len(self.hex) != want or not _HEX.match(self.hex):
+        if len(self.hex) != want or not is_lower_hex(self.hex):
             raise InvalidDigest(text, f"{self.algorithm} needs {want} lower-case hex characters")
 
     @classmethod

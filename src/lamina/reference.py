@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 from lamina._internal.records import Record, record
-from lamina.digest import Digest
+from lamina.digest import Digest, is_lower_hex
 from lamina.errors import InvalidDigest, InvalidReference
 
 DEFAULT_DOMAIN = "docker.io"
@@ -50,8 +50,6 @@ _REFERENCE = rf"((?:{_DOMAIN}/)?{_REMOTE})(?::({_TAG}))?(?:@({_DIGEST}))?"
 DOMAIN_RE = re.compile(_DOMAIN, re.ASCII)
 PATH_RE = re.compile(_REMOTE, re.ASCII)
 TAG_RE = re.compile(_TAG, re.ASCII)
-_IDENTIFIER = re.compile(r"[a-f0-9]{64}")
-_ID_PREFIX = re.compile(r"(?:sha256:)?[a-f0-9]{1,64}")
 
 
 def looks_like_id(text: str) -> bool:
@@ -60,7 +58,8 @@ def looks_like_id(text: str) -> bool:
     This is lexical only: ``cafe`` is both a valid name and an id prefix.
     Resolve a name first and fall back to an id prefix, as docker does.
     """
-    return _ID_PREFIX.fullmatch(text) is not None
+    hexpart = text.removeprefix("sha256:")
+    return len(hexpart) <= 64 and is_lower_hex(hexpart)
 
 
 @record
@@ -185,7 +184,7 @@ def _parse_normalized(text: str) -> Reference:
         raise InvalidReference(text, "repository name must have at least one component")
     if len(text) > _INPUT_MAX:
         raise InvalidReference(text[:64] + "…", "reference is too long")
-    if _IDENTIFIER.fullmatch(text):
+    if len(text) == 64 and is_lower_hex(text):
         raise InvalidReference(text, "cannot specify 64-byte hexadecimal strings as a repository name")
     domain, remainder = _split_docker_domain(text)
     remote = remainder.split(":", 1)[0]

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import posixpath
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -85,6 +86,15 @@ def which(name: str) -> str | None:
         if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
             return os.path.abspath(candidate)
     return None
+
+
+_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+
+
+def is_plain_name(text: str, max_len: int) -> bool:
+    """``[A-Za-z0-9][A-Za-z0-9_.-]*``, at most *max_len* long: safe as one directory name (string
+    methods, not a regex: compiling one costs start-up)."""
+    return 0 < len(text) <= max_len and text[0].isascii() and text[0].isalnum() and not text.strip(_NAME_CHARS)
 
 
 def safe_join(root: str | os.PathLike[str], name: str) -> Path:
@@ -356,18 +366,15 @@ def spread_subdirs(path: str | os.PathLike[str]) -> bool:
     prune``, or after ``rmi``) took 1-2 s instead of 0.5 s, measured. Other file systems ignore
     the flag or refuse it (False); nothing else changes.
     """
-    import array
     import fcntl
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return False
-    try:
-        flags = array.array("i", [0])   # the kernel reads and writes an int, whatever the ioctl number says
-        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
-        if not flags[0] & _FS_TOPDIR_FL:
-            flags[0] |= _FS_TOPDIR_FL
-            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, flags, True)
+    try:   # the kernel reads and writes an int, whatever the ioctl number says
+        flags = int.from_bytes(fcntl.ioctl(fd, _FS_IOC_GETFLAGS, bytes(4)), sys.byteorder, signed=True)
+        if not flags & _FS_TOPDIR_FL:
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, (flags | _FS_TOPDIR_FL).to_bytes(4, sys.byteorder, signed=True))
         return True
     except OSError:
         return False

@@ -20,11 +20,11 @@ the tables were unified), so x86_64 and aarch64 share them.
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import errno
 import functools
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -54,7 +54,7 @@ MS_REMOUNT = 0x20
 MNT_FORCE = 0x1
 MNT_DETACH = 0x2
 
-_chdir_lock = threading.Lock()
+_chdir_lock = _thread.allocate_lock()   # threading's import is not needed for one lock
 
 
 @functools.cache

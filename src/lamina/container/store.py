@@ -25,27 +25,29 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from lamina._internal.fsops import atomic_write, move_to_trash, rmtree
+from lamina._internal.fsops import atomic_write, is_plain_name, move_to_trash, rmtree
 from lamina._internal.locking import FileLock, try_lock
 from lamina._internal.logs import get_logger
 from lamina._internal.records import replace
 from lamina.container.model import Container, ContainerState
+from lamina.digest import is_lower_hex
 from lamina.errors import ContainerNotFound, InvalidArgument, InvalidOption, NameInUse, StoreCorrupted
 
 log = get_logger(__name__)
 
-_ID = re.compile(r"[0-9a-f]{64}")
-_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def is_container_id(text: str) -> bool:
+    return len(text) == 64 and is_lower_hex(text)
 
 
 def validate_name(name: str) -> str:
     """docker's rule for container names (a leading "/" is accepted and dropped)."""
     bare = name.removeprefix("/")
-    if not _NAME.fullmatch(bare) or len(bare) > 255:
+    if not is_plain_name(bare, 255):
         raise InvalidOption(f'invalid container name "{name}", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     return bare
 
@@ -59,7 +61,7 @@ class ContainerStore:
 
     # ------------------------------------------------------------ paths
     def dir(self, container_id: str) -> Path:
-        if not _ID.fullmatch(container_id):
+        if not is_container_id(container_id):
             raise InvalidArgument(f"invalid container id {container_id!r}")
         return self.root / container_id
 
@@ -111,7 +113,7 @@ class ContainerStore:
         if not self.root.is_dir():
             return []
         out = []
-        for path in self.root.glob(".new-*"):
+        for path in (p for p in self.root.iterdir() if p.name.startswith(".new-")):
             held = try_lock(path / "lock")
             if held is not None:
                 held.release()
@@ -182,7 +184,7 @@ class ContainerStore:
         """Every record directory (complete or not)."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if _ID.fullmatch(p.name))
+        return sorted(p.name for p in self.root.iterdir() if is_container_id(p.name))
 
     def load(self, container_id: str) -> Container:
         try:
@@ -216,12 +218,12 @@ class ContainerStore:
     def resolve(self, name_or_id: str) -> Container:
         """By full id, exact name ("/name" too) or unique id prefix; ``ContainerNotFound``."""
         key = name_or_id.removeprefix("/")
-        if _ID.fullmatch(key) and (self.root / key / "config.json").exists():
+        if is_container_id(key) and (self.root / key / "config.json").exists():
             return self.load(key)
-        holder = self._name_holder(key) if _NAME.fullmatch(key) else None
+        holder = self._name_holder(key) if is_plain_name(key, 255) else None
         if holder and (self.root / holder / "config.json").exists() and not self.incomplete(holder):
             return self.load(holder)
-        if re.fullmatch(r"[0-9a-f]{1,63}", key):
+        if len(key) < 64 and is_lower_hex(key):
             matches = [c for c in self.ids() if c.startswith(key) and not self.incomplete(c)]
             if len(matches) > 1:
                 raise InvalidArgument(f"multiple containers found with provided prefix: {key}")

@@ -24,13 +24,12 @@ from __future__ import annotations
 import abc
 import collections
 import os
-import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lamina._internal.fsops import move_to_trash, rmtree, spread_subdirs
+from lamina._internal.fsops import is_plain_name, move_to_trash, rmtree, spread_subdirs
 from lamina._internal.locking import FileLock
 from lamina._internal.logs import get_logger
 from lamina.errors import Conflict, InvalidArgument, LayerNotFound
@@ -43,13 +42,13 @@ if TYPE_CHECKING:   # the layer walkers and tar writer load when a diff is asked
 
 log = get_logger(__name__)
 
-_LAYER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_LAYER_ID = "[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
 
 
 def validate_layer_id(layer_id: str) -> str:
     """Return *layer_id* if it is safe as one directory name, else raise InvalidArgument."""
-    if not _LAYER_ID.fullmatch(layer_id):
-        raise InvalidArgument(f"use layer id {layer_id!r}: must match {_LAYER_ID.pattern}", layer=layer_id)
+    if not is_plain_name(layer_id, 128):
+        raise InvalidArgument(f"use layer id {layer_id!r}: must match {_LAYER_ID}", layer=layer_id)
     return layer_id
 
 
@@ -198,7 +197,7 @@ class RefcountedDriver(abc.ABC):
 
     def layers(self) -> list[str]:
         """Ids of every layer on disk (unordered)."""
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _LAYER_ID.fullmatch(p.name)
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and is_plain_name(p.name, 128)
                       and (p / "parent").exists())
 
     # ---------------------------------------------------------------- hooks

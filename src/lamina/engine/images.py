@@ -9,13 +9,12 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lamina._internal.logs import get_logger
 from lamina._internal.records import Record, record
-from lamina.reference import Reference
+from lamina.reference import Reference, looks_like_id
 from lamina.spec import mediatypes as mt
 
 TYPE_CHECKING = False
@@ -211,7 +210,6 @@ class ImageService:
         sink.close()
 
     def _save_names(self, name: str) -> tuple[str, ...]:
-        from lamina.image.store import looks_like_id
         if looks_like_id(name):
             return ()
         ref = Reference.parse(name)
@@ -241,6 +239,7 @@ class _ApplyTee:
 
     def __init__(self, target: BinaryIO, apply: Callable[[BinaryIO], int]) -> None:
         import fcntl
+        import threading
         self._target = target
         read_fd, self._fd = os.pipe2(os.O_CLOEXEC)
         try:

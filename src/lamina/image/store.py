@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import builtins
 import json
-import re
 import time
 from collections.abc import Callable, Sequence
 
 from lamina._internal.records import Record, record
 from lamina.digest import Digest
 from lamina.errors import ImageInUse, ImageNotFound, InvalidArgument, InvalidManifest
-from lamina.reference import Reference
+from lamina.reference import Reference, looks_like_id
 from lamina.spec import mediatypes as mt
 
 TYPE_CHECKING = False
@@ -31,14 +30,6 @@ if TYPE_CHECKING:
     from lamina.image.layers import Layer, LayerStore
     from lamina.image.metadata import MetadataDB
     from lamina.store.blobs import BlobStore
-
-_HEX_PREFIX = re.compile(r"^(sha256:)?[a-f0-9]{1,64}$")
-
-
-def looks_like_id(name: str) -> bool:
-    """True for ``sha256:<hex>`` and bare hex that could be an image ID (prefix)."""
-    return bool(_HEX_PREFIX.match(name))
-
 
 @record
 class Image(Record):
@@ -110,7 +101,7 @@ class ImageStore:
     # ------------------------------------------------------------ resolving names
     def resolve(self, name: str) -> Image:
         """Find an image by ID, ID prefix, tag or digest reference; ImageNotFound names *name*."""
-        if _HEX_PREFIX.match(name):
+        if looks_like_id(name):
             found = self._by_id_prefix(name.removeprefix("sha256:"))
             if found is not None:
                 return found
@@ -219,7 +210,7 @@ class ImageStore:
         with *force* its tags are removed. Raises ImageNotFound, ImageInUse.
         """
         image = self.resolve(name)
-        by_tag = not _HEX_PREFIX.match(name) and Reference.parse(name).digest is None
+        by_tag = not looks_like_id(name) and Reference.parse(name).digest is None
         user = in_use(image)
         if by_tag and (len(image.tags) > 1 or (user and force)):
             self.untag(name)

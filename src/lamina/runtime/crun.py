@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 CALL_TIMEOUT = 120.0  # seconds for verbs that do not wait for the container
-_BACKTICK = re.compile(r"`([^`]*)`")
 _NOT_EXECUTABLE = {"Permission denied": "permission denied", "Operation not permitted": "is a directory",
                    "Exec format error": "exec format error", "Is a directory": "is a directory"}
 
@@ -69,7 +68,7 @@ def find_runtime_binary(binary: str | None = None) -> str:
 
 def classify(message: str, container_id: str, state_root: Path, command: str = "") -> LaminaError | None:
     """The specific lamina error for a crun/runc *message*, or ``None``."""
-    named = _BACKTICK.search(message)
+    named = re.search(r"`([^`]*)`", message)
     if "executable file" in message and "not found" in message:
         return CommandNotFound(named.group(1) if named else command)
     if message.startswith("exec container process") or message.startswith("open executable"):

@@ -18,7 +18,7 @@ Must not know about images or container records.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import errno
 import functools
 import json
@@ -133,7 +133,7 @@ def _version(text: str) -> tuple[int, ...]:
 def bpf_annotation(section: Mapping[str, Any], cache_dir: Path) -> dict[str, str]:
     """``{run.oci.seccomp_bpf_data: base64}`` for *section*, compiled once; {} without libseccomp."""
     program = compiled(section, cache_dir)
-    return {BPF_ANNOTATION: base64.b64encode(program).decode()} if program is not None else {}
+    return {BPF_ANNOTATION: binascii.b2a_base64(program, newline=False).decode()} if program is not None else {}
 
 
 def compiled(section: Mapping[str, Any], cache_dir: Path) -> bytes | None:

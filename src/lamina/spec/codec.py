@@ -222,7 +222,7 @@ def _env_entry(value: Any, where: str) -> None:
         _fail(where, f"{value!r} is not KEY=value")
 
 
-_MEDIA_TYPE = _string(mt.MEDIA_TYPE_PATTERN, "media type (RFC 6838)")
+_MEDIA_TYPE = _string(re.compile(mt.MEDIA_TYPE_PATTERN), "media type (RFC 6838)")
 _STRING = _string()
 _STRINGS = _array(_STRING)
 _STRING_MAP = _map(_STRING)

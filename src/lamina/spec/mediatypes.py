@@ -55,7 +55,7 @@ LAYER_TYPES = frozenset({
 MANIFEST_ACCEPT = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST)
 
 # RFC 6838 restricted names, as the OCI schema's defs-descriptor.json writes them (127 chars each side).
-MEDIA_TYPE_PATTERN = re.compile(
+MEDIA_TYPE_PATTERN = (   # compiled where used: compiling costs start-up
     r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 
 TYPE_CHECKING = False
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 def is_valid(media_type: str) -> bool:
     """True when ``media_type`` is ``type/subtype`` per RFC 6838 (parameters are not allowed)."""
-    return MEDIA_TYPE_PATTERN.fullmatch(media_type) is not None
+    return re.fullmatch(MEDIA_TYPE_PATTERN, media_type) is not None
 
 
 def is_layer(media_type: str) -> bool:
