@@ -26,9 +26,9 @@ class CacheDB:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            import sqlite3
+            from lamina._internal import sqlite
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn = sqlite.connect(self.path, timeout=60, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(self.SCHEMA)

@@ -19,10 +19,15 @@ serialise on the database instead of failing, with a busy timeout.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from lamina._internal import sqlite
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
 
 SCHEMA_VERSION = 1
 
@@ -82,8 +87,8 @@ class MetadataDB:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
+        self.conn = sqlite.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        self.conn.row_factory = sqlite.Row
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA busy_timeout = 60000")
         if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
