@@ -174,6 +174,67 @@ def test_pids_limit(cli):
     assert "can't fork" in res.err
 
 
+def test_devices_host_namespaces_and_sysctls(cli, tmp_path):
+    import socket
+    shm = Path("/dev/shm") / f"lamina-test-{os.getpid()}"
+    shm.write_text("from the host")
+    try:
+        out = cli.ok("run", "--rm", "--device", "/dev/null:/dev/mynull:rw", "--uts", "host", "--ipc", "host",
+                     "--pid", "host", "busybox", "sh", "-c",
+                     f"ls -l /dev/mynull; echo x > /dev/mynull && echo wrote; hostname; cat {shm}; echo; echo $$")
+    finally:
+        shm.unlink()
+    lines = out.splitlines()
+    assert lines[0].startswith("crw-rw-rw-") and "1,   3" in lines[0]
+    assert lines[1:4] == ["wrote", socket.gethostname(), "from the host"]
+    assert lines[4] != "1"   # the host's pid namespace: the shell is not its init
+    own = cli.ok("run", "--rm", "--sysctl", "kernel.shmmax=123456", "--sysctl", "net.ipv4.ip_forward=1",
+                 "busybox", "sh", "-c", "cat /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward; echo $$")
+    assert own.split() == ["123456", "1", "1"]
+
+
+def test_resource_flags_reach_the_cgroup(cli):
+    out = cli.ok("run", "--rm", "-c", "512", "--cpuset-cpus", "0", "-m", "64m", "--memory-swap", "128m",
+                 "--memory-reservation", "32m", "busybox", "sh", "-c",
+                 "cd /sys/fs/cgroup && cat cpu/cpu.shares cpuset/cpuset.cpus memory/memory.limit_in_bytes "
+                 "memory/memory.soft_limit_in_bytes; cat memory/memory.memsw.limit_in_bytes 2>/dev/null || true")
+    values = out.split()
+    assert values[:4] == ["512", "0", str(64 << 20), str(32 << 20)]
+    assert values[4:] in ([], [str(128 << 20)])   # memsw exists only with swap accounting
+
+
+def test_labels_cidfile_and_group_add(cli, tmp_path):
+    labels = tmp_path / "labels"
+    labels.write_text("# team\ntier=back\nowner=ops\n")
+    cidfile = tmp_path / "cid"
+    cid = cli.ok("run", "-d", "--name", "lab", "--cidfile", str(cidfile), "--label-file", str(labels),
+                 "-l", "tier=front", "-l", "flag", "--group-add", "10", "--group-add", "root", "busybox",
+                 "sh", "-c", "id -G; sleep 30").strip()
+    assert cidfile.read_text() == cid
+    info = _inspect(cli, "lab")
+    assert info["Config"]["Labels"] == {"tier": "front", "owner": "ops", "flag": ""}
+    assert cli.ok("ps", "--filter", "label=tier=front", "--format", "{{.Names}}") == "lab\n"
+    assert cli.ok("ps", "--filter", "label=flag", "-q") != ""
+    assert cli.ok("ps", "--filter", "label=tier=back", "-q") == ""
+    again = cli("create", "--cidfile", str(cidfile), "busybox", "true")
+    assert again.code == 125 and "container ID file found" in again.err
+    _wait_for(lambda: "10" in cli.ok("logs", "lab"))
+    assert cli.ok("logs", "lab").split() == ["0", "10"]
+    cli.ok("rm", "-f", "lab")
+    assert cli.ok("ps", "-aq") == ""   # the create that found the cidfile made nothing
+
+
+@pytest.mark.parametrize("args", [
+    ("--device", "/nonexistent"), ("--device", "/etc/passwd"), ("--uts", "host", "-h", "x"),
+    ("--pid", "container:x"), ("--sysctl", "vm.swappiness=1"), ("--memory-swap", "1g"),
+    ("--cpuset-cpus", "3-1"), ("--group-add", "nosuchgroup"),
+])
+def test_bad_run_flags_leave_nothing(cli, args):
+    res = cli("run", "--rm", *args, "busybox", "true")
+    assert res.code == 125 and res.err.startswith("Error:")
+    assert cli.ok("ps", "-aq") == ""
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

@@ -10,8 +10,9 @@ Must not import click or rich, and must not hold business logic: it turns flags 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from lamina.cli.flags import FLAG, MULTI, Flag, parse
 
@@ -63,6 +64,20 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("--oom-score-adj",), "oom_score_adj", type=int, help="Tune host's OOM preferences (-1000 to 1000)"),
     Flag(("--security-opt",), "security_opt", MULTI,
          help="Security options (no-new-privileges, seccomp=unconfined|PROFILE.json)"),
+    Flag(("-l", "--label"), "label", MULTI, help="Set meta data on a container (key=value)"),
+    Flag(("--label-file",), "label_file", MULTI, help="Read in a line delimited file of labels"),
+    Flag(("--device",), "device", MULTI, help="Add a host device to the container (HOST[:CONTAINER][:PERMS])"),
+    Flag(("--pid",), "pid", help="PID namespace to use (host)", default=""),
+    Flag(("--ipc",), "ipc", help="IPC mode to use (host, private)", default=""),
+    Flag(("--uts",), "uts", help="UTS namespace to use (host)", default=""),
+    Flag(("--sysctl",), "sysctl", MULTI, help="Sysctl options (namespaced ones: net.*, kernel.shm*, ...)"),
+    Flag(("-c", "--cpu-shares"), "cpu_shares", type=int, help="CPU shares (relative weight)"),
+    Flag(("--cpuset-cpus",), "cpuset_cpus", help="CPUs in which to allow execution (0-3, 0,1)"),
+    Flag(("--memory-swap",), "memory_swap",
+         help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
+    Flag(("--memory-reservation",), "memory_reservation", help="Memory soft limit"),
+    Flag(("--group-add",), "group_add", MULTI, help="Add additional groups to join"),
+    Flag(("--cidfile",), "cidfile", help="Write the container ID to the file"),
 )
 
 RUN_ONLY_FLAGS: tuple[Flag, ...] = (
@@ -140,6 +155,44 @@ def _volume_requests(volumes: tuple[str, ...], mounts: tuple[str, ...], tmpfs: t
     return requests
 
 
+def _labels(items: tuple[str, ...], files: tuple[str, ...]) -> dict[str, str]:
+    """``--label-file`` lines, then ``-l`` (a later key wins); "key" alone is an empty value, as in docker."""
+    if not (items or files):
+        return {}
+    from lamina.errors import InvalidOption
+    lines: list[str] = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines += [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        except OSError as exc:
+            raise InvalidOption(f"open {path}: {exc.strerror}") from None
+    out = {}
+    for item in [*lines, *items]:
+        key, _, value = item.partition("=")
+        if not key:
+            raise InvalidOption(f"invalid label '{item}': empty name")
+        out[key] = value
+    return out
+
+
+def _sysctls(items: tuple[str, ...]) -> dict[str, str]:
+    from lamina.errors import InvalidOption
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidOption(f"invalid sysctl value {item!r}: it must be key=value")
+        out[key] = value
+    return out
+
+
+def _swap(text: str | None) -> int | None:
+    if text is None:
+        return None
+    return -1 if text.strip() == "-1" else _size(text)
+
+
 def _size(text: str) -> int:
     from lamina.cli.humanize import parse_size  # only when a size flag was given
     return parse_size(text)
@@ -195,6 +248,16 @@ def _published(network: str, opts: dict[str, Any]) -> tuple[tuple[str, ...], boo
     return specs, bool(opts["publish_all"])
 
 
+def _limits(opts: dict[str, Any]) -> dict[str, Any]:
+    """The resource flags, as ``RunOptions`` fields."""
+    def size(key: str) -> int | None:
+        return _size(opts[key]) if opts[key] else None
+    return {"memory": size("memory"), "memory_reservation": size("memory_reservation"),
+            "memory_swap": _swap(opts["memory_swap"]), "cpus": opts["cpus"], "cpu_shares": opts["cpu_shares"],
+            "cpuset_cpus": opts["cpuset_cpus"], "pids_limit": opts["pids_limit"], "ulimits": _ulimits(opts["ulimit"]),
+            "shm_size": size("shm_size") or 64 * 1024 * 1024}
+
+
 def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
                auto_remove: bool = False) -> ContainerSpec:
     """The ``ContainerSpec`` for docker-run flags (``opts`` as click or ``parse_run`` passed them)."""
@@ -208,24 +271,23 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         env=tuple(_env_files(opts["env_file"]) + _host_env(list(opts["env"]))),
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], tty=opts["tty"],
         read_only=opts["read_only"], network=network, publish=publish,  # type: ignore[arg-type]
-        publish_all=publish_all,
-        memory=_size(opts["memory"]) if opts["memory"] else None, cpus=opts["cpus"],
-        pids_limit=opts["pids_limit"], privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
-        cap_drop=tuple(opts["cap_drop"]), ulimits=_ulimits(opts["ulimit"]),
-        cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
+        publish_all=publish_all, privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
+        cap_drop=tuple(opts["cap_drop"]), cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
         no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith("false")
                               for s in opts["security_opt"]),
         seccomp=_seccomp(opts["security_opt"]), init=opts["init"], restart=_restart(opts, auto_remove),
         extra_hosts=tuple(opts["add_host"]),
         dns=tuple(opts["dns"]), dns_search=tuple(opts["dns_search"]), dns_options=tuple(opts["dns_option"]),
-        shm_size=_size(opts["shm_size"]) if opts["shm_size"] else 64 * 1024 * 1024)
+        devices=tuple(opts["device"]), pid=opts["pid"] or "", ipc=opts["ipc"] or "", uts=opts["uts"] or "",
+        sysctls=_sysctls(opts["sysctl"]), group_add=tuple(opts["group_add"]), **_limits(opts))
     if options.extra_hosts or options.dns:
         from lamina.container.ocispec import check_network_options
         check_network_options(options)
     return ContainerSpec(image=image, options=options,
                          volumes=_volume_requests(opts["volumes"], opts["mounts"], opts["tmpfs"]),
                          name=opts["name"], auto_remove=auto_remove, interactive=opts["interactive"],
-                         stop_signal=opts["stop_signal"], stop_timeout=opts["stop_timeout"])
+                         stop_signal=opts["stop_signal"], stop_timeout=opts["stop_timeout"],
+                         labels=_labels(opts["label"], opts["label_file"]))
 
 
 def run(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str, Any]) -> int:
@@ -238,20 +300,54 @@ def run(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str, An
     if opts["tty"] and opts["interactive"] and not detach and not os.isatty(0):
         raise InvalidOption("the input device is not a TTY")
     spec = build_spec(image, command, opts, auto_remove=opts["auto_remove"])
+    attach = None
+    if not detach:
+        wanted = {s.lower() for s in streams} or {"stdout", "stderr"} | ({"stdin"} if opts["interactive"] else set())
+        attach = Attach(stdin=0 if "stdin" in wanted else None, stdout=1 if "stdout" in wanted else None,
+                        stderr=2 if "stderr" in wanted else None)
+    if opts["cidfile"]:   # docker's order: the file exists before the container, and names it before it starts
+        with _cidfile(opts["cidfile"]) as record_id:
+            container = engine.containers.create(spec)
+            record_id(container.id)
+        code = engine.containers.start(container.id, attach=attach)
+    else:
+        container, code = engine.containers.run(spec, attach=attach)
     if detach:
-        container, _ = engine.containers.run(spec, attach=None)
         _echo(container.id)
-        return 0
-    wanted = {s.lower() for s in streams} or {"stdout", "stderr"} | ({"stdin"} if opts["interactive"] else set())
-    attach = Attach(stdin=0 if "stdin" in wanted else None, stdout=1 if "stdout" in wanted else None,
-                    stderr=2 if "stderr" in wanted else None)
-    _, code = engine.containers.run(spec, attach=attach)
     return code
 
 
 def create(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str, Any]) -> str:
     """``lamina create``: the new container's id."""
-    return engine.containers.create(build_spec(image, command, opts)).id
+    spec = build_spec(image, command, opts)
+    if not opts["cidfile"]:
+        return engine.containers.create(spec).id
+    with _cidfile(opts["cidfile"]) as record_id:
+        container = engine.containers.create(spec)
+        record_id(container.id)
+    return container.id
+
+
+@contextlib.contextmanager
+def _cidfile(path: str) -> Iterator[Callable[[str], None]]:
+    """``--cidfile``: made empty and exclusively first (an existing one is an error, as in docker),
+    removed again if the container could not be created."""
+    from lamina._internal.fsops import write_all
+    from lamina.errors import InvalidOption
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise InvalidOption(f"container ID file found, make sure the other container isn't running "
+                            f"or delete {path}") from None
+    except OSError as exc:
+        raise InvalidOption(f"failed to create the container ID file {path}: {exc.strerror}") from None
+    try:
+        yield lambda cid: write_all(fd, memoryview(cid.encode()))
+    except BaseException:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
 
 
 def _echo(text: str) -> None:

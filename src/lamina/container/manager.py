@@ -32,7 +32,7 @@ from pathlib import Path
 from lamina._internal.fsops import atomic_write, rmtree
 from lamina._internal.locking import try_lock
 from lamina._internal.logs import get_logger
-from lamina._internal.records import Record, fields, record, replace
+from lamina._internal.records import Record, field, fields, record, replace
 from lamina.container.model import (
     Container,
     ContainerState,
@@ -100,6 +100,7 @@ class CreateRequest(Record):
     interactive: bool = False
     stop_signal: str | None = None           # overrides the image's StopSignal
     stop_timeout: int | None = None          # seconds; docker's default is 10
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def signal_number(name: str | int) -> int:
@@ -323,7 +324,8 @@ class ContainerManager:
             image_config=dict(request.image_config), mounts=tuple(records),
             auto_remove=request.auto_remove, tty=opts.tty, interactive=request.interactive,
             stop_signal=str(request.stop_signal or request.image_config.get("StopSignal") or "SIGTERM"),
-            stop_timeout=10 if request.stop_timeout is None else request.stop_timeout)
+            stop_timeout=10 if request.stop_timeout is None else request.stop_timeout,
+            labels=dict(request.labels))
 
     def _make_init_layer(self, init_id: str, parent: str | None, request: CreateRequest) -> None:
         driver = self.driver

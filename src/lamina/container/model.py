@@ -93,6 +93,7 @@ class Container(Record):
     interactive: bool = False
     stop_signal: str = "SIGTERM"
     stop_timeout: int = 10
+    labels: dict[str, str] = field(default_factory=dict)   # --label (the image's are in image_config)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import resource
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from lamina.errors import InvalidOption
 from lamina.spec.runtime import (
     Capabilities,
     Cpu,
+    Device,
     DeviceRule,
     Linux,
     Memory,
@@ -131,6 +133,16 @@ class RunOptions(Record):
     dns_search: Sequence[str] = ()            # --dns-search ("." for none)
     dns_options: Sequence[str] = ()           # --dns-option
     shm_size: int = 64 * 1024 * 1024
+    devices: Sequence[str] = ()               # --device HOST[:CONTAINER[:PERMS]]
+    pid: str = ""                             # --pid: "" (own namespace) or "host"
+    ipc: str = ""                             # --ipc: "" / "private" (own) or "host"
+    uts: str = ""                             # --uts: "" (own) or "host"
+    sysctls: Mapping[str, str] = field(default_factory=dict)   # --sysctl, namespaced keys only
+    cpu_shares: int | None = None             # --cpu-shares (relative weight)
+    cpuset_cpus: str | None = None            # --cpuset-cpus "0-1,3"
+    memory_swap: int | None = None            # --memory-swap: memory+swap bytes, -1 unlimited
+    memory_reservation: int | None = None     # --memory-reservation: soft limit, bytes
+    group_add: Sequence[str] = ()             # --group-add: extra groups (names from the image's /etc/group)
 
 
 @record
@@ -252,6 +264,18 @@ def resolve_user(rootfs: Path, spec: str) -> ResolvedUser:
     return ResolvedUser(uid=uid, gid=gid, additional_gids=tuple(dict.fromkeys(extra)), home=home)
 
 
+def resolve_group_add(rootfs: Path, names: Sequence[str]) -> tuple[int, ...]:
+    """``--group-add``: gids, names looked up in the image's /etc/group."""
+    groups = _entries(rootfs / "etc/group") if names else []
+    out = []
+    for name in names:
+        row = _lookup(groups, name, 3)
+        if row is None and not name.isdigit():
+            raise InvalidOption(f"unable to find group {name}: no matching entries in group file")
+        out.append(int(row[2]) if row else int(name))
+    return tuple(out)
+
+
 # ---------------------------------------------------------------- security
 def _cap_name(name: str) -> str:
     upper = name.upper()
@@ -339,6 +363,8 @@ def default_mounts(opts: RunOptions, etc_files: Path) -> list[Mount]:
               options=("nosuid", "noexec", "nodev", "relatime", *ro)),
         Mount(destination="/dev/mqueue", type="mqueue", source="mqueue",
               options=("nosuid", "noexec", "nodev")),
+        Mount(destination="/dev/shm", type="bind", source="/dev/shm", options=("rbind", "rprivate"))
+        if opts.ipc == "host" else
         Mount(destination="/dev/shm", type="tmpfs", source="shm",
               options=("nosuid", "noexec", "nodev", "mode=1777", f"size={opts.shm_size}")),
     ]
@@ -375,26 +401,142 @@ def merge_mounts(defaults: Sequence[Mount], user: Sequence[Mount]) -> tuple[Moun
 
 
 # ---------------------------------------------------------------- linux
-def resolve_resources(opts: RunOptions, host: HostFacts) -> Resources:
-    memory = cpu = pids = None
-    if opts.memory is not None:
-        memory = Memory(limit=opts.memory, swap=opts.memory if host.swap_accounting else None)
+def resolve_resources(opts: RunOptions, host: HostFacts, devices: Sequence[Device] = ()) -> Resources:
+    pids = Pids(limit=opts.pids_limit) if opts.pids_limit is not None and opts.pids_limit > 0 else None
+    rules = (DeviceRule(allow=True, access="rwm"),) if opts.privileged else DEFAULT_DEVICES
+    rules += tuple(DeviceRule(allow=True, type=d.type, major=d.major, minor=d.minor, access=access)
+                   for d, access in zip(devices, _device_access(opts.devices), strict=True))
+    return Resources(devices=rules, memory=_memory(opts, host), cpu=_cpu(opts), pids=pids)
+
+
+def _memory(opts: RunOptions, host: HostFacts) -> Memory | None:
+    """Limit, soft limit and memory+swap; without ``--memory-swap`` no swap at all (an OOM shows)."""
+    if opts.memory is None and opts.memory_reservation is None:
+        if opts.memory_swap is not None:
+            raise InvalidOption("you should always set the memory limit when using memoryswap limit, see usage")
+        return None
+    swap = opts.memory if opts.memory_swap is None else opts.memory_swap
+    if opts.memory is not None and swap is not None and swap != -1 and swap < opts.memory:
+        raise InvalidOption("minimum memoryswap limit should be larger than memory limit, see usage")
+    return Memory(limit=opts.memory, reservation=opts.memory_reservation,
+                  swap=swap if host.swap_accounting and opts.memory is not None else None)
+
+
+def _cpu(opts: RunOptions) -> Cpu | None:
+    quota = period = None
     if opts.cpus is not None:
         if opts.cpus <= 0:
             raise InvalidOption(f"create container: invalid cpus value {opts.cpus}")
-        cpu = Cpu(quota=max(1000, round(opts.cpus * CPU_PERIOD)), period=CPU_PERIOD)
-    if opts.pids_limit is not None and opts.pids_limit > 0:
-        pids = Pids(limit=opts.pids_limit)
-    devices = (DeviceRule(allow=True, access="rwm"),) if opts.privileged else DEFAULT_DEVICES
-    return Resources(devices=devices, memory=memory, cpu=cpu, pids=pids)
+        quota, period = max(1000, round(opts.cpus * CPU_PERIOD)), CPU_PERIOD
+    if opts.cpuset_cpus is not None and not _is_cpu_list(opts.cpuset_cpus):
+        raise InvalidOption(f"invalid value {opts.cpuset_cpus} for cpuset cpus")
+    if opts.cpu_shares is not None and opts.cpu_shares < 0:
+        raise InvalidOption(f"invalid CPU shares {opts.cpu_shares}: must not be negative")
+    if quota is None and not opts.cpu_shares and opts.cpuset_cpus is None:
+        return None
+    return Cpu(shares=opts.cpu_shares or None, quota=quota, period=period, cpus=opts.cpuset_cpus)
+
+
+def _is_cpu_list(text: str) -> bool:
+    """``0-3,5``: comma-separated CPU numbers and ascending ranges."""
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and (not high.isdigit() or int(high) < int(low))):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- --device
+def _split_device(spec: str) -> tuple[str, str, str]:
+    """docker's ``HOST[:CONTAINER][:PERMS]`` (a second field of only r, w, m is PERMS)."""
+    parts = spec.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise InvalidOption(f"invalid device specification: {spec}")
+    host = parts[0]
+    container, access = host, "rwm"
+    if len(parts) == 3:
+        container, access = parts[1], parts[2]
+    elif len(parts) == 2:
+        if _is_access(parts[1]):
+            access = parts[1]
+        else:
+            container = parts[1]
+    if not _is_access(access) or not container.startswith("/"):
+        raise InvalidOption(f"invalid device specification: {spec}")
+    return host, container, access
+
+
+def _is_access(text: str) -> bool:
+    return 0 < len(text) <= 3 and len(set(text)) == len(text) and set(text) <= set("rwm")
+
+
+def _device_access(specs: Sequence[str]) -> list[str]:
+    return [_split_device(spec)[2] for spec in specs]
+
+
+def device_mappings(specs: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(host path, container path, permissions) of each ``--device``."""
+    return [_split_device(spec) for spec in specs]
+
+
+def resolve_devices(specs: Sequence[str]) -> tuple[Device, ...]:
+    """``--device``: the host nodes' type and numbers, created at the container paths (mode kept)."""
+    out = []
+    for spec in specs:
+        host, container, _ = _split_device(spec)
+        try:
+            st = os.stat(host)
+        except OSError as exc:
+            raise InvalidOption(f"error gathering device information while adding custom device {host!r}: "
+                                f"{exc.strerror}") from None
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise InvalidOption(f"error gathering device information while adding custom device {host!r}: "
+                                "not a device node")
+        out.append(Device(path=container, type="c" if stat.S_ISCHR(st.st_mode) else "b",
+                          major=os.major(st.st_rdev), minor=os.minor(st.st_rdev),
+                          file_mode=stat.S_IMODE(st.st_mode), uid=0, gid=0))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- namespaces and sysctls
+_IPC_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                          "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"})
+
+
+def check_namespace_modes(opts: RunOptions) -> None:
+    """``--pid``/``--ipc``/``--uts`` values and their conflicts, as docker words them."""
+    modes = (("pid", opts.pid, ("", "host")), ("ipc", opts.ipc, ("", "private", "shareable", "host")),
+             ("uts", opts.uts, ("", "host")))
+    for flag, value, allowed in modes:
+        if value not in allowed:
+            raise InvalidOption(f"invalid --{flag} mode {value!r}: lamina supports host (or, by default, "
+                                "a namespace of the container's own)")
+    if opts.uts == "host" and opts.hostname:
+        raise InvalidOption("conflicting options: hostname and the UTS mode")
+
+
+def check_sysctls(opts: RunOptions) -> None:
+    """Only namespaced sysctls, and not those of a namespace shared with the host (docker's rules)."""
+    for key in opts.sysctls:
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            if opts.ipc == "host":
+                raise InvalidOption(f"sysctl {key!r} is not allowed in host IPC mode")
+        elif key.startswith("net."):
+            if opts.network == "host":
+                raise InvalidOption(f"sysctl {key!r} is not allowed in host network mode")
+        else:
+            raise InvalidOption(f"sysctl {key!r} is not allowed: only namespaced sysctls (kernel.msg*, kernel.sem, "
+                                "kernel.shm*, fs.mqueue.*, net.*) can be set in a container")
 
 
 def build_linux(opts: RunOptions, host: HostFacts, container_id: str, network_ns: str | None = None,
                 capabilities: Sequence[str] | None = None) -> Linux:
     """*network_ns*: the netns file a ``bridge`` container joins (made when it starts); *capabilities*:
     the process's, when the caller resolved them already (the seccomp rules depend on them)."""
-    kinds = ["pid", "ipc", "uts", "mount"]
-    resources: Resources | None = resolve_resources(opts, host)
+    kinds = [kind for kind, mode in (("pid", opts.pid), ("ipc", opts.ipc), ("uts", opts.uts)) if mode != "host"]
+    kinds.append("mount")
+    devices = resolve_devices(opts.devices)
+    resources: Resources | None = resolve_resources(opts, host, devices)
     if not host.cgroups_usable:
         if opts.memory is not None or opts.cpus is not None or opts.pids_limit:
             log.warning("cgroups unusable on this host: ignoring memory/cpus/pids limits id=%s", container_id)
@@ -404,7 +546,8 @@ def build_linux(opts: RunOptions, host: HostFacts, container_id: str, network_ns
     seccomp = resolve_seccomp(opts, resolve_capabilities(opts, host) if capabilities is None else capabilities)
     if opts.network != "host":
         namespaces.append(Namespace(type="network", path=network_ns if opts.network == "bridge" else None))
-    return Linux(namespaces=tuple(namespaces), resources=resources, seccomp=seccomp,
+    return Linux(namespaces=tuple(namespaces), devices=devices, sysctl=dict(opts.sysctls),
+                 resources=resources, seccomp=seccomp,
                  cgroups_path=f"{parent}/{container_id}" if host.cgroups_usable else None,
                  masked_paths=() if opts.privileged else MASKED_PATHS,
                  readonly_paths=() if opts.privileged else READONLY_PATHS)
@@ -424,7 +567,7 @@ def resolve_hostname(opts: RunOptions, container_id: str, host: HostFacts | None
     """``opts.hostname``, else the host's name with host networking, else the short id."""
     if opts.hostname:
         return opts.hostname
-    if opts.network == "host":
+    if opts.network == "host" or opts.uts == "host":
         return (host or probe_host()).hostname
     return container_id[:12]
 
@@ -449,16 +592,20 @@ def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, root
     workdir, mount, capability or ulimit, or when no command is left.
     """
     host = host or probe_host()
+    check_namespace_modes(opts)
+    if opts.sysctls:
+        check_sysctls(opts)
     hostname = resolve_hostname(opts, container_id, host)
     user = resolve_user(rootfs, opts.user if opts.user is not None else image_config.get("User") or "")
     env = build_env(list(image_config.get("Env") or []), list(opts.env), hostname=hostname,
                     tty=opts.tty, home=user.home)
     caps = resolve_capabilities(opts, host)
+    groups = tuple(dict.fromkeys(user.additional_gids + resolve_group_add(rootfs, opts.group_add)))
     defaults = default_mounts(opts, etc_files)
     args = with_init(resolve_args(image_config, opts), defaults, opts)
     process = Process(
         args=tuple(args), env=tuple(env), cwd=resolve_workdir(image_config, opts),
-        user=User(uid=user.uid, gid=user.gid, additional_gids=user.additional_gids), terminal=opts.tty,
+        user=User(uid=user.uid, gid=user.gid, additional_gids=groups), terminal=opts.tty,
         rlimits=resolve_rlimits(opts, host),
         capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
         no_new_privileges=opts.no_new_privileges, oom_score_adj=opts.oom_score_adj)
@@ -469,7 +616,8 @@ def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, root
         from lamina.runtime.seccomp import bpf_annotation
         annotations = bpf_annotation(linux.seccomp, seccomp_cache)
     config = RuntimeConfig(process=process, root=Root(path=str(rootfs), readonly=opts.read_only),
-                           hostname=hostname, mounts=mounts, linux=linux, annotations=annotations)
+                           hostname=None if opts.uts == "host" else hostname, mounts=mounts, linux=linux,
+                           annotations=annotations)
     return config.to_dict()
 
 

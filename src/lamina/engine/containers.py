@@ -10,10 +10,10 @@ with reality (crashed creations, dead containers nobody watched).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from lamina._internal.logs import get_logger
-from lamina._internal.records import Record, record
+from lamina._internal.records import Record, field, record
 from lamina.container.manager import ContainerManager, CreateRequest
 from lamina.container.model import Container, ContainerState, State
 from lamina.container.monitor import Attach, parse_restart
@@ -50,6 +50,7 @@ class ContainerSpec(Record):
     interactive: bool = False
     stop_signal: str | None = None
     stop_timeout: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)   # --label: beside the image's labels
 
 
 class ContainerService:
@@ -87,7 +88,8 @@ class ContainerService:
                              parent_layer_id=layers[-1].layer_id if layers else None,
                              options=spec.options, volumes=spec.volumes, name=spec.name,
                              auto_remove=spec.auto_remove, interactive=spec.interactive,
-                             stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout)
+                             stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout,
+                             labels=dict(spec.labels))
 
     def create(self, spec: ContainerSpec) -> Container:
         """``ImageNotFound``, ``NameInUse``, ``InvalidOption``; nothing is left behind on error."""
@@ -369,7 +371,18 @@ def _host_config(container: Container) -> dict[str, Any]:
             "ReadonlyRootfs": bool(opts.get("read_only")), "Memory": opts.get("memory") or 0,
             "NanoCpus": int(cpus * 1e9) if cpus else 0, "PidsLimit": opts.get("pids_limit"),
             "CapAdd": opts.get("cap_add") or None, "CapDrop": opts.get("cap_drop") or None,
-            "ShmSize": opts.get("shm_size", 0), "RestartPolicy": _restart_policy(str(opts.get("restart") or "no"))}
+            "ShmSize": opts.get("shm_size", 0), "RestartPolicy": _restart_policy(str(opts.get("restart") or "no")),
+            **_more_host_config(opts)}
+
+
+def _more_host_config(opts: dict[str, Any]) -> dict[str, Any]:
+    from lamina.container.ocispec import device_mappings
+    return {"Devices": [{"PathOnHost": h, "PathInContainer": c, "CgroupPermissions": p}
+                        for h, c, p in device_mappings(opts.get("devices") or ())],
+            "PidMode": opts.get("pid") or "", "IpcMode": opts.get("ipc") or "private", "UTSMode": opts.get("uts") or "",
+            "Sysctls": opts.get("sysctls") or None, "CpuShares": opts.get("cpu_shares") or 0,
+            "CpusetCpus": opts.get("cpuset_cpus") or "", "MemorySwap": opts.get("memory_swap") or 0,
+            "MemoryReservation": opts.get("memory_reservation") or 0, "GroupAdd": opts.get("group_add") or None}
 
 
 def _restart_policy(text: str) -> dict[str, Any]:
@@ -389,5 +402,5 @@ def _config_json(container: Container) -> dict[str, Any]:
             "Image": container.image_name, "Volumes": image_config.get("Volumes"),
             "WorkingDir": opts.get("workdir") or image_config.get("WorkingDir", ""),
             "Entrypoint": (list(entrypoint) or None) if entrypoint is not None else image_config.get("Entrypoint"),
-            "Labels": image_config.get("Labels") or {}, "StopSignal": container.stop_signal,
+            "Labels": {**(image_config.get("Labels") or {}), **container.labels}, "StopSignal": container.stop_signal,
             "StopTimeout": container.stop_timeout}

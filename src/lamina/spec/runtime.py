@@ -123,6 +123,7 @@ class Cpu(_Encodable):
     shares: int | None = None
     quota: int | None = None
     period: int | None = None
+    cpus: str | None = None   # cpuset, e.g. "0-1,3"
 
 
 @record
@@ -148,8 +149,22 @@ class Resources(_Encodable):
 
 
 @record
+class Device(_Encodable):
+    """A device node the runtime creates in the container's /dev (``linux.devices``)."""
+
+    path: str
+    type: str   # "c" | "b"
+    major: int
+    minor: int
+    file_mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+@record
 class Linux(_Encodable):
     namespaces: tuple[Namespace, ...] = ()
+    devices: tuple[Device, ...] = ()
     resources: Resources | None = None
     cgroups_path: str | None = None
     masked_paths: tuple[str, ...] = ()

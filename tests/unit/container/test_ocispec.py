@@ -304,3 +304,75 @@ def test_write_etc_files_keeps_remote_nameservers_and_host_mode(tmp_path):
 def test_write_etc_files_without_host_files(tmp_path):
     write_etc_files(tmp_path / "e", "box", "private", host_etc=Path("/nonexistent"))
     assert "8.8.8.8" in (tmp_path / "e" / "resolv.conf").read_text()
+
+
+# ------------------------------------------------------------ more docker-run flags
+def test_resource_flags(rootfs, tmp_path):
+    res = config(rootfs, tmp_path, memory=64 << 20, memory_swap=128 << 20, memory_reservation=32 << 20,
+                 cpu_shares=512, cpuset_cpus="0-1,3")["linux"]["resources"]
+    assert res["memory"] == {"limit": 64 << 20, "reservation": 32 << 20, "swap": 128 << 20}
+    assert res["cpu"] == {"shares": 512, "cpus": "0-1,3"}
+    unlimited = config(rootfs, tmp_path, memory=64 << 20, memory_swap=-1)["linux"]["resources"]["memory"]
+    assert unlimited["swap"] == -1
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"memory_swap": 1 << 30}, "memory limit"),
+    ({"memory": 1 << 30, "memory_swap": 1 << 20}, "larger than memory"),
+    ({"cpuset_cpus": "3-1"}, "cpuset"),
+    ({"cpuset_cpus": "a"}, "cpuset"),
+    ({"cpu_shares": -2}, "shares"),
+])
+def test_bad_resource_flags(rootfs, tmp_path, kw, match):
+    with pytest.raises(InvalidOption, match=match):
+        config(rootfs, tmp_path, **kw)
+
+
+def test_device_node_and_cgroup_rule(rootfs, tmp_path):
+    linux = config(rootfs, tmp_path, devices=("/dev/null:/dev/mynull:rw", "/dev/zero"))["linux"]
+    assert linux["devices"][0] == {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
+                                   "fileMode": 0o666, "uid": 0, "gid": 0}
+    assert linux["devices"][1]["path"] == "/dev/zero"
+    rules = linux["resources"]["devices"]
+    assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"} in rules
+    assert {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"} in rules
+
+
+@pytest.mark.parametrize(("spec", "match"), [
+    ("/nonexistent", "No such file"), ("/etc/passwd", "not a device node"), ("/dev/null:rel", "specification"),
+    ("/dev/null:/d:rwx", "specification"), ("/dev/null:/d:rr", "specification"), ("a:b:c:d", "specification"),
+])
+def test_bad_devices(rootfs, tmp_path, spec, match):
+    with pytest.raises(InvalidOption, match=match):
+        config(rootfs, tmp_path, devices=(spec,))
+
+
+def test_host_namespaces(rootfs, tmp_path):
+    cfg = config(rootfs, tmp_path, pid="host", ipc="host", uts="host")
+    assert [n["type"] for n in cfg["linux"]["namespaces"]] == ["mount", "network"]
+    assert "hostname" not in cfg   # no UTS namespace of its own: the runtime must not set one
+    shm = next(m for m in cfg["mounts"] if m["destination"] == "/dev/shm")
+    assert (shm["type"], shm["source"]) == ("bind", "/dev/shm")
+    own = config(rootfs, tmp_path, ipc="private")
+    assert [n["type"] for n in own["linux"]["namespaces"]][:3] == ["pid", "ipc", "uts"]
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"pid": "container:x"}, "--pid"), ({"ipc": "none"}, "--ipc"), ({"uts": "private"}, "--uts"),
+    ({"uts": "host", "hostname": "h"}, "hostname and the UTS mode"),
+    ({"sysctls": {"vm.swappiness": "1"}}, "not allowed"),
+    ({"sysctls": {"kernel.shmmax": "1"}, "ipc": "host"}, "host IPC"),
+    ({"sysctls": {"net.ipv4.ip_forward": "1"}, "network": "host"}, "host network"),
+])
+def test_bad_namespace_modes_and_sysctls(rootfs, tmp_path, kw, match):
+    with pytest.raises(InvalidOption, match=match):
+        config(rootfs, tmp_path, **kw)
+
+
+def test_sysctls_and_group_add(rootfs, tmp_path):
+    cfg = config(rootfs, tmp_path, sysctls={"net.ipv4.ip_forward": "1", "kernel.shmmax": "9"},
+                 user="alice", group_add=("wheel", "77", "staff"))
+    assert cfg["linux"]["sysctl"] == {"net.ipv4.ip_forward": "1", "kernel.shmmax": "9"}
+    assert cfg["process"]["user"]["additionalGids"] == [50, 10, 77]
+    with pytest.raises(InvalidOption, match="nosuch"):
+        config(rootfs, tmp_path, group_add=("nosuch",))

@@ -68,13 +68,19 @@ def row(engine: Engine, container: Container, state: ContainerState, *, no_trunc
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
         "Status": status_text(state, now), "State": state.status.value,
         "Ports": ps_text(engine.containers.ports(container, state)),
-        "Names": container.name, "Labels": "", "Networks": "",
+        "Names": container.name, "Labels": ",".join(f"{k}={v}" for k, v in _labels(container).items()),
+        "Networks": "",
         "Mounts": ",".join(m.name or m.source for m in container.mounts),
     }
     if size:
         rw = engine.containers.size(container)
         out["Size"] = f"{human_size(rw)} (virtual {human_size(rw + engine.containers.image_size(container))})"
     return out
+
+
+def _labels(container: Container) -> dict[str, str]:
+    """The image's labels and the container's ``--label``s over them, as docker shows them."""
+    return {**(container.image_config.get("Labels") or {}), **container.labels}
 
 
 def _match(container: Container, state: ContainerState, key: str, value: str) -> bool:
@@ -92,6 +98,10 @@ def _match(container: Container, state: ContainerState, key: str, value: str) ->
         return state.status.value == "exited" and str(state.exit_code) == value
     if key == "volume":
         return any(value in (m.name, m.destination, m.source) for m in container.mounts)
+    if key == "label":
+        name, sep, wanted = value.partition("=")
+        labels = _labels(container)
+        return name in labels and (not sep or labels[name] == wanted)
     raise InvalidOption(f"invalid filter '{key}'")
 
 
