@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 # The distro's interpreter when there is one: Debian builds it with PGO and LTO, which takes 3.5 ms off
 # every command against a plain source build such as pyenv's (docs/benchmarks.md).
 BASE_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
-APT_PACKAGES := busybox-static crun skopeo umoci docker-registry btrfs-progs openssl file make containernetworking-plugins iptables golang-github-containers-common tini python3-venv
+APT_PACKAGES := busybox-static crun skopeo umoci docker-registry btrfs-progs openssl file make containernetworking-plugins iptables golang-github-containers-common tini python3-venv golang-github-containernetworking-plugin-dnsname dnsmasq-base
 DEMO_ROOT ?= /var/tmp/lamina-demo
 
 .PHONY: deps venv demo test lint check bench clean

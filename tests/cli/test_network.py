@@ -214,5 +214,62 @@ def test_network_ls_and_inspect_show_the_bridge_and_its_containers(cli: Lamina) 
     assert member["IPv4Address"] == _inspect(cli, "member")["NetworkSettings"]["IPAddress"] + "/16"
     assert json.loads(cli.ok("network", "inspect", ids[1]))[0]["Name"] == "host"
     assert cli("network", "inspect", "nope").code == 1
-    refused = cli("network", "create", "mine")
-    assert refused.code == 1 and "user-defined networks are not supported" in refused.err
+    refused = cli("network", "rm", "bridge")
+    assert refused.code == 1 and "pre-defined network" in refused.err
+
+
+def _dnsname() -> bool:
+    import os
+    import shutil
+    return os.access("/usr/lib/cni/dnsname", os.X_OK) and shutil.which("dnsmasq") is not None
+
+
+def test_user_network_names_isolation_and_removal(cli: Lamina) -> None:
+    net_id = cli.ok("network", "create", "--label", "team=a", "appnet").strip()
+    bridge = f"lm-{net_id[:12]}"
+    try:
+        info = json.loads(cli.ok("network", "inspect", "appnet"))[0]
+        assert (info["Id"], info["Labels"], info["Options"]["com.docker.network.bridge.name"]) == (
+            net_id, {"team": "a"}, bridge)
+        assert info["IPAM"]["Config"][0]["Subnet"].endswith(".0/24")
+        cid = cli.ok("run", "-d", "--name", "db", "--network", "appnet", "busybox", "sleep", "30").strip()
+        endpoint = _inspect(cli, "db")["NetworkSettings"]["Networks"]["appnet"]
+        assert endpoint["NetworkID"] == net_id and endpoint["Aliases"] == ["db"]
+        ip = endpoint["IPAddress"]
+        assert json.loads(cli.ok("network", "inspect", "appnet"))[0]["Containers"][cid]["Name"] == "db"
+        target = "db" if _dnsname() else ip
+        out = cli.ok("run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
+                     f"ping -c1 -W2 {target} >/dev/null && echo reached; cat /etc/resolv.conf")
+        assert out.startswith("reached\n")
+        if _dnsname():
+            assert "search dns.lamina\nnameserver " in out
+        other = cli("run", "--rm", "busybox", "ping", "-c1", "-W1", ip)   # the default bridge cannot reach it
+        assert other.code != 0
+        busy = cli("network", "rm", "appnet")
+        assert busy.code == 1 and "has active endpoints" in busy.err
+        assert cli.ok("ps", "--filter", "network=appnet", "--format", "{{.Names}} {{.Networks}}") == "db appnet\n"
+        cli.ok("rm", "-f", "db")
+        assert cli.ok("network", "rm", "appnet") == "appnet\n"
+        assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
+        rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True, check=True).stdout
+        assert bridge not in rules
+    finally:
+        cli("rm", "-f", "db")
+        cli("network", "rm", "appnet")
+
+
+def test_network_bad_input(cli: Lamina) -> None:
+    cli.ok("network", "create", "--subnet", "10.93.7.0/24", "dup")
+    try:
+        assert "already exists" in cli("network", "create", "dup").err
+        assert cli("network", "create", "--subnet", "10.93.7.128/25", "overlap").code == 1
+        assert cli("network", "create", "host").code == 1
+        assert cli("network", "create", "--subnet", "nonsense", "bad").code == 1
+        assert cli("network", "create", "--subnet", "10.94.0.0/24", "--gateway", "10.95.0.1", "bad").code == 1
+        missing = cli("run", "--rm", "--network", "nosuch", "busybox", "true")
+        assert missing.code == 125 and "network nosuch not found" in missing.err
+        assert [line.split()[1] for line in cli.ok("network", "ls").splitlines()[1:]] == [
+            "bridge", "host", "none", "dup"]
+        assert cli.ok("network", "prune", "-f") == "Deleted Networks:\ndup\n"
+    finally:
+        cli("network", "rm", "dup")

@@ -224,12 +224,10 @@ def _seccomp(security_opts: Sequence[str]) -> str:
     return chosen
 
 
-def _network(name: str) -> str:
-    from lamina.errors import InvalidOption
-    network = {"default": "bridge", "bridge": "bridge", "none": "none", "host": "host"}.get(name)
-    if network is None:
-        raise InvalidOption(f"network {name} not found (lamina has bridge, none and host)")
-    return network
+def _network(name: str) -> tuple[str, str | None]:
+    """(mode, user network name): a name that is not docker's bridge, host or none is a user network."""
+    builtin = {"default": "bridge", "bridge": "bridge", "none": "none", "host": "host"}.get(name)
+    return (builtin, None) if builtin else ("bridge", name)
 
 
 def _published(network: str, opts: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
@@ -264,13 +262,14 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
     from lamina.container.ocispec import RunOptions
     from lamina.engine.containers import ContainerSpec
     entrypoint = None if opts["entrypoint"] is None else ([opts["entrypoint"]] if opts["entrypoint"] else [])
-    network = _network(opts["network"])
+    network, network_name = _network(opts["network"])
     publish, publish_all = _published(network, opts)
     options = RunOptions(
         args=tuple(command), entrypoint=entrypoint,
         env=tuple(_env_files(opts["env_file"]) + _host_env(list(opts["env"]))),
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], tty=opts["tty"],
-        read_only=opts["read_only"], network=network, publish=publish,  # type: ignore[arg-type]
+        read_only=opts["read_only"], network=network, network_name=network_name,  # type: ignore[arg-type]
+        publish=publish,
         publish_all=publish_all, privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
         cap_drop=tuple(opts["cap_drop"]), cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
         no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith("false")

@@ -49,6 +49,7 @@ from lamina.container.ocispec import (
     MountSpec,
     RunOptions,
     build_runtime_config,
+    dns_resolv_conf,
     extra_hosts_text,
     probe_host,
     resolve_hostname,
@@ -476,12 +477,21 @@ class ContainerManager:
         exposed = ports.exposed(container.image_config) if container.options.get("publish_all") else []
         mappings = ports.merge(ports.from_specs(container.options.get("publish") or ()), exposed)
         netns = self.netns_path(container.id)
-        attachment = self.network.attach(container.id, netns, mappings)
+        net = None
+        if container.options.get("network_name"):
+            from lamina.network.networks import NetworkStore
+            net = NetworkStore(self.root / "networks").get(str(container.options["network_name"]))
+        attachment = self.network.attach(container.id, netns, mappings, net=net, name=container.name)
         try:
             self.update_state(container.id, network=attachment.to_json())
             extra = extra_hosts_text(container.options.get("extra_hosts") or (), attachment.gateway)
             hosts = HOSTS_DEFAULT + extra + f"{attachment.address}\t{container.hostname}\n"
-            atomic_write(self.store.bundle(container.id) / "etc" / "hosts", hosts.encode(), durable=False)
+            etc = self.store.bundle(container.id) / "etc"
+            atomic_write(etc / "hosts", hosts.encode(), durable=False)
+            if attachment.dns and not container.options.get("dns"):   # names of the network's containers
+                from lamina.network.networks import DNS_DOMAIN
+                resolv = dns_resolv_conf(attachment.gateway, DNS_DOMAIN, container.options)
+                atomic_write(etc / "resolv.conf", resolv, durable=False)
         except BaseException:
             self.network.detach(container.id, netns, attachment)
             raise

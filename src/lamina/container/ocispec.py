@@ -112,6 +112,7 @@ class RunOptions(Record):
     tty: bool = False
     read_only: bool = False
     network: Network = "private"
+    network_name: str | None = None           # a user-defined network (network == "bridge"); None: docker's bridge
     publish: Sequence[str] = ()               # -p, canonical texts (lamina.network.ports); bridge only
     publish_all: bool = False                 # -P: every ExposedPorts entry to a free host port
     memory: int | None = None                 # bytes; swap is limited to the same (OOM observable)
@@ -691,6 +692,16 @@ def _resolv_with(resolv: str, opts: RunOptions) -> str:
     lines += [f"search {' '.join(searches)}"] if searches else []
     lines += [f"options {' '.join(opts.dns_options)}"] if opts.dns_options else []
     return "".join(ln + "\n" for ln in lines)
+
+
+def dns_resolv_conf(server: str, domain: str, options: Mapping[str, Any]) -> bytes:
+    """resolv.conf on a user network: its DNS server (the containers' names, the host's servers behind
+    it), *domain* searched after ``--dns-search``, ``--dns-option`` kept."""
+    searches = [d for d in options.get("dns_search") or () if d != "."]
+    lines = [f"search {' '.join([*searches, domain])}", f"nameserver {server}"]
+    if options.get("dns_options"):
+        lines.append("options " + " ".join(options["dns_options"]))
+    return "".join(line + "\n" for line in lines).encode()
 
 
 def check_network_options(opts: RunOptions) -> None:

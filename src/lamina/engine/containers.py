@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from lamina.image.store import Image
     from lamina.layer.changes import Change
     from lamina.network.bridge import Attachment
+    from lamina.network.networks import Network, NetworkStore
     from lamina.network.ports import PortMapping
     from lamina.runtime.protocol import Runtime
 
@@ -79,6 +80,10 @@ class ContainerService:
 
     # ------------------------------------------------------------ lifecycle
     def _request(self, spec: ContainerSpec) -> CreateRequest:
+        if spec.options.network_name:   # docker checks the network before the image
+            from lamina._internal.records import replace
+            net = self.network_store.get(spec.options.network_name)
+            spec = replace(spec, options=replace(spec.options, network_name=net.name))
         image = self.engine.images.resolve(spec.image)
         store = self.engine.image_store
         config = store.config(image)
@@ -252,18 +257,53 @@ class ContainerService:
         attached = _attachment(state)
         return list(attached.ports) if attached else []
 
+    # ------------------------------------------------------------ networks
+    @property
+    def network_store(self) -> NetworkStore:
+        from lamina.network.networks import NetworkStore
+        return NetworkStore(self.engine.root / "networks")
+
     def networks(self) -> builtins.list[dict[str, Any]]:
-        """docker's ``network inspect`` shape for bridge, host and none; bridge lists its running containers."""
-        from lamina.network import bridge
-        attached = {}
+        """docker's ``network inspect`` shape for bridge, host, none and the user networks, each with
+        the running containers on it."""
+        from lamina.network.networks import default_network
+        attached: dict[str, dict[str, Any]] = {}
         for container, state in self.list():
             if (a := _attachment(state)) is not None:
-                attached[container.id] = {"Name": container.name, "MacAddress": a.mac,
-                                          "IPv4Address": f"{a.address}/{a.prefix}", "IPv6Address": ""}
-        ipam = {"Driver": "default", "Config": [{"Subnet": bridge.SUBNET, "Gateway": bridge.GATEWAY}]}
-        return [_network("bridge", "bridge", ipam, attached, {"com.docker.network.bridge.name": bridge.BRIDGE}),
-                _network("host", "host", {"Driver": "default", "Config": []}, {}, {}),
-                _network("none", "null", {"Driver": "default", "Config": []}, {}, {})]
+                attached.setdefault(a.network.name, {})[container.id] = {
+                    "Name": container.name, "MacAddress": a.mac, "IPv4Address": f"{a.address}/{a.prefix}",
+                    "IPv6Address": ""}
+        bridges = [default_network(), *self.network_store.list()]
+        none = {"Driver": "default", "Config": []}
+        return [*(_bridge_json(n, attached.get(n.name, {})) for n in bridges[:1]),
+                _network("host", "host", none, {}, {}), _network("none", "null", none, {}, {}),
+                *(_bridge_json(n, attached.get(n.name, {})) for n in bridges[1:])]
+
+    def create_network(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
+                       internal: bool = False, labels: Mapping[str, str] | None = None) -> Network:
+        """``network create``: a bridge network of its own (see ``lamina.network.networks``)."""
+        return self.network_store.create(name, subnet=subnet, gateway=gateway, internal=internal, labels=labels)
+
+    def remove_network(self, name: str) -> Network:
+        """``network rm``: refused while a running container is on it; its host side goes too."""
+        from lamina.errors import Conflict, InvalidArgument
+        from lamina.network.bridge import STATE_DIR, remove_host_side
+        from lamina.network.networks import PREDEFINED
+        if name in PREDEFINED:
+            raise InvalidArgument(f"{name} is a pre-defined network and cannot be removed")
+        net = self.network_store.get(name)
+        users = [c.name for c, s in self.list() if s.running and c.options.get("network_name") == net.name]
+        if users:
+            raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints "
+                           f"({', '.join(users)})", network=net.name)
+        self.network_store.remove(net)
+        remove_host_side(STATE_DIR, net)
+        return net
+
+    def prune_networks(self) -> builtins.list[str]:
+        """``network prune``: the user networks no container (running or not) names; their names."""
+        used = {c.options.get("network_name") for c, _ in self.list()}
+        return [self.remove_network(n.name).name for n in self.network_store.list() if n.name not in used]
 
     # ------------------------------------------------------------ inspect
     def inspect(self, name: str, *, size: bool = False) -> dict[str, Any]:
@@ -318,11 +358,21 @@ def _committed_config(container: Container, image_config: dict[str, Any]) -> dic
 
 
 def _network(name: str, driver: str, ipam: dict[str, Any], containers: dict[str, Any],
-             options: dict[str, str]) -> dict[str, Any]:
+             options: dict[str, str], net_id: str | None = None) -> dict[str, Any]:
     from lamina.digest import hexdigest
-    return {"Name": name, "Id": hexdigest("sha256", f"lamina network {name}".encode()), "Scope": "local",
+    return {"Name": name, "Id": net_id or hexdigest("sha256", f"lamina network {name}".encode()), "Scope": "local",
             "Driver": driver, "EnableIPv6": False, "IPAM": ipam, "Internal": False, "Attachable": False,
             "Containers": containers, "Options": options, "Labels": {}}
+
+
+def _bridge_json(net: Network, containers: dict[str, Any]) -> dict[str, Any]:
+    ipam = {"Driver": "default", "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]}
+    out = _network(net.name, "bridge", ipam, containers, {"com.docker.network.bridge.name": net.bridge},
+                   net.id if net.user_defined else None)
+    out.update(Internal=net.internal, Labels=dict(net.labels))
+    if net.created:
+        out["Created"] = net.created
+    return out
 
 
 def _attachment(state: ContainerState) -> Attachment | None:
@@ -341,10 +391,12 @@ def _network_settings(container: Container, state: ContainerState) -> dict[str, 
     out: dict[str, Any] = {"Ports": docker_ports(attached.ports) if attached else {}, "IPAddress": "",
                            "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Networks": {}}
     if attached is not None:
-        endpoint = {"NetworkID": "lamina", "IPAddress": attached.address, "IPPrefixLen": attached.prefix,
-                    "Gateway": attached.gateway, "MacAddress": attached.mac}
-        out.update({k: v for k, v in endpoint.items() if k != "NetworkID"})
-        out["Networks"] = {"bridge": endpoint}
+        net = attached.network
+        endpoint = {"NetworkID": net.id, "IPAddress": attached.address, "IPPrefixLen": attached.prefix,
+                    "Gateway": attached.gateway, "MacAddress": attached.mac,
+                    "Aliases": [container.name] if net.user_defined else None}
+        out.update({k: v for k, v in endpoint.items() if k not in ("NetworkID", "Aliases")})
+        out["Networks"] = {net.name: endpoint}
     return out
 
 
@@ -363,8 +415,8 @@ def _host_config(container: Container) -> dict[str, Any]:
              for m in container.mounts if m.type == "bind"]
     cpus = opts.get("cpus")
     from lamina.network.ports import docker_ports, from_specs
-    return {"Binds": binds or None, "NetworkMode": {"bridge": "bridge", "host": "host"}.get(str(opts.get("network")),
-                                                                                         "none"),
+    mode = {"bridge": "bridge", "host": "host"}.get(str(opts.get("network")), "none")
+    return {"Binds": binds or None, "NetworkMode": opts.get("network_name") or mode,
             "PortBindings": docker_ports(from_specs(opts.get("publish") or ())),
             "PublishAllPorts": bool(opts.get("publish_all")), "Init": bool(opts.get("init")) or None,
             "AutoRemove": container.auto_remove, "Privileged": bool(opts.get("privileged")),

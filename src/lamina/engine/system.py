@@ -166,6 +166,7 @@ class PruneReport:
     """What a prune removed, in docker's sections, and the bytes freed on disk."""
 
     containers: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
     images: tuple[str, ...] = ()         # "untagged: …" / "deleted: …" lines
     build_cache: tuple[str, ...] = ()
@@ -174,7 +175,8 @@ class PruneReport:
     notes: tuple[str, ...] = ()
 
     def __add__(self, other: PruneReport) -> PruneReport:
-        return PruneReport(containers=self.containers + other.containers, volumes=self.volumes + other.volumes,
+        return PruneReport(containers=self.containers + other.containers, networks=self.networks + other.networks,
+                           volumes=self.volumes + other.volumes,
                            images=self.images + other.images, build_cache=self.build_cache + other.build_cache,
                            blobs=self.blobs + other.blobs, reclaimed=self.reclaimed + other.reclaimed,
                            notes=self.notes + other.notes)
@@ -902,8 +904,10 @@ class SystemService:
         return PruneReport(build_cache=(f"{before} cache entries",) if before else (), reclaimed=freed)
 
     def prune(self, *, all_images: bool = False, volumes: bool = False) -> PruneReport:
-        """``system prune``: stopped containers, then images, volumes (opt-in), build cache, blobs."""
+        """``system prune``: stopped containers, unused networks, then images, volumes (opt-in), build
+        cache, blobs."""
         report = self.prune_containers()
+        report += PruneReport(networks=tuple(self.engine.containers.prune_networks()))
         if volumes:
             report += self.prune_volumes()
         report += self.prune_images(all_images=all_images)

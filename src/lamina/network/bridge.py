@@ -1,5 +1,6 @@
-"""The default ``bridge`` network: a netns per running container on the host bridge ``lamina0``,
-an address from 10.89.0.0/16, outbound NAT, and published ports.
+"""Bridge networks: a netns per running container on a host bridge (``lamina0`` for docker's default
+``bridge``, 10.89.0.0/16; ``lm-…`` for a user network, ``lamina.network.networks``), an address from the
+network's subnet, outbound NAT, published ports, and on user networks a DNS server for container names.
 
 docker's ``bridge`` network, built from the CNI reference plugins (``lamina.network.cni``):
 ``bridge`` (veth pair, the bridge, host-local addresses) and ``portmap`` (DNAT of published
@@ -30,6 +31,7 @@ from lamina._internal.locking import FileLock
 from lamina._internal.logs import get_logger
 from lamina.errors import LaminaError, NetworkFailed, PortAllocated
 from lamina.network import cni
+from lamina.network.networks import DNS_DOMAIN, Network, default_network
 from lamina.network.ports import PortMapping
 
 log = get_logger(__name__)
@@ -40,69 +42,118 @@ SUBNET = "10.89.0.0/16"
 GATEWAY = "10.89.0.1"
 
 
-def conflist(state_dir: Path, *, ports: bool, bridge: str = BRIDGE, subnet: str = SUBNET,
-             gateway: str = GATEWAY) -> dict[str, Any]:
-    """The CNI configuration list of the bridge network; ``portmap`` only when ports are published.
+def conflist(state_dir: Path, *, ports: bool, net: Network | None = None) -> dict[str, Any]:
+    """The CNI configuration list of *net* (the default ``bridge``): ``portmap`` only when ports are
+    published, ``dnsname`` on a user network when the plugin is installed.
 
-    NAT and forwarding are two host rules for the whole subnet (``ensure_host_rules``), as docker
-    does, rather than the plugins' per-container chains: those cost ~80 ms of iptables per run.
+    NAT and forwarding are host rules for the whole subnet (``ensure_host_rules``), as docker does,
+    rather than the plugins' per-container chains: those cost ~80 ms of iptables per run.
     """
+    net = net or default_network()
     plugins: list[dict[str, Any]] = [
-        {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True,
+        {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True,
          "ipam": {"type": "host-local", "dataDir": str(state_dir / "ipam"), "routes": [{"dst": "0.0.0.0/0"}],
-                  "ranges": [[{"subnet": subnet, "gateway": gateway}]]}}]
+                  "ranges": [[{"subnet": net.subnet, "gateway": net.gateway}]]}}]
     if ports:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}, "snat": True})
-    return {"cniVersion": cni.CNI_VERSION, "name": "lamina", "plugins": plugins}
+    if dns_served(net):
+        plugins.append({"type": "dnsname", "domainName": DNS_DOMAIN, "capabilities": {"aliases": True}})
+    return {"cniVersion": cni.CNI_VERSION, "name": cni_name(net), "plugins": plugins}
 
 
-HOST_RULES = (
-    ("nat", "POSTROUTING", "-s", SUBNET, "!", "-o", BRIDGE, "-j", "MASQUERADE"),
-    ("filter", "FORWARD", "-o", BRIDGE, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"),
-    ("filter", "FORWARD", "-i", BRIDGE, "-j", "ACCEPT"),
-)
+def cni_name(net: Network) -> str:
+    """The CNI network name: host-local keeps its addresses, dnsname its dnsmasq, under it."""
+    return "lamina" if not net.user_defined else net.bridge
 
 
-def ensure_host_rules(state_dir: Path) -> None:
-    """Outbound NAT for the subnet and FORWARD accepts for the bridge, once per boot (a marker file)."""
+def dns_served(net: Network) -> bool:
+    """Whether containers on *net* get its DNS server (a user network, the dnsname plugin installed)."""
+    return net.dns and net.user_defined and any(os.access(os.path.join(d, "dnsname"), os.X_OK)
+                                                for d in cni.PLUGIN_DIRS)
+
+
+def host_rules(net: Network) -> list[tuple[str, ...]]:
+    """*net*'s iptables rules, top first: traffic inside it, none to another lamina network (docker's
+    isolation), replies and outbound traffic with NAT unless it is internal."""
+    br = net.bridge
+    others = ("-o", "lm+") if not net.user_defined else ("-o", BRIDGE)
+    rules: list[tuple[str, ...]] = [("filter", "FORWARD", "-i", br, "-o", br, "-j", "ACCEPT"),
+                                    ("filter", "FORWARD", "-i", br, *others, "-j", "DROP")]
+    if net.user_defined:
+        rules.append(("filter", "FORWARD", "-i", br, "-o", "lm+", "-j", "DROP"))
+    if net.internal:
+        return [*rules, ("filter", "FORWARD", "-i", br, "-j", "DROP"), ("filter", "FORWARD", "-o", br, "-j", "DROP")]
+    replies = ("-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED")
+    return [*rules, ("filter", "FORWARD", "-o", br, *replies, "-j", "ACCEPT"),
+            ("filter", "FORWARD", "-i", br, "-j", "ACCEPT"),
+            ("nat", "POSTROUTING", "-s", net.subnet, "!", "-o", br, "-j", "MASQUERADE")]
+
+
+def ensure_host_rules(state_dir: Path, net: Network | None = None) -> None:
+    """*net*'s host rules (``host_rules``) and IP forwarding, once per boot and network (a marker file)."""
     import subprocess
-    marker = state_dir / "host-rules"
+    net = net or default_network()
+    marker = state_dir / f"host-rules-{net.bridge}"
     if marker.exists():
         return
-    for table, chain, *rule in HOST_RULES:
+    for table, chain, *rule in reversed(host_rules(net)):   # each goes to the top: the first ends first
         check = subprocess.run(["iptables", "-w", "-t", table, "-C", chain, *rule], capture_output=True, check=False)
         if check.returncode == 0:
             continue
         done = subprocess.run(["iptables", "-w", "-t", table, "-I", chain, "1", *rule], capture_output=True,
                               check=False)
         if done.returncode != 0:
-            raise NetworkFailed(f"network bridge: iptables -t {table} -I {chain}: "
+            raise NetworkFailed(f"network {net.name}: iptables -t {table} -I {chain}: "
                                 f"{done.stderr.decode(errors='replace').strip()}")
     with open("/proc/sys/net/ipv4/ip_forward", "w") as forward:
         forward.write("1")
     marker.write_text("")
 
 
+def remove_host_side(state_dir: Path, net: Network) -> None:
+    """After ``network rm``: its iptables rules, its bridge, its addresses and its marker."""
+    import subprocess
+    for table, chain, *rule in host_rules(net):
+        subprocess.run(["iptables", "-w", "-t", table, "-D", chain, *rule], capture_output=True, check=False)
+    dns_rule = ("-i", net.bridge, "-p", "udp", "-m", "udp", "--dport", "53", "-j", "ACCEPT")   # dnsname's
+    for _ in range(16):   # it adds one each time its dnsmasq starts, and never removes them
+        if subprocess.run(["iptables", "-w", "-D", "INPUT", *dns_rule], capture_output=True, check=False).returncode:
+            break
+    subprocess.run(["ip", "link", "del", net.bridge], capture_output=True, check=False)
+    from lamina._internal.fsops import rmtree
+    rmtree(state_dir / "ipam" / cni_name(net))
+    (state_dir / f"host-rules-{net.bridge}").unlink(missing_ok=True)
+
+
 class Attachment:
     """A running container's place on the network: address, gateway, MAC and the host ports it got."""
 
-    __slots__ = ("address", "gateway", "mac", "ports", "prefix", "result")
+    __slots__ = ("address", "gateway", "mac", "name", "network", "ports", "prefix", "result")
 
-    def __init__(self, result: dict[str, Any], ports: Sequence[PortMapping]) -> None:
-        self.result, self.ports = result, tuple(ports)
+    def __init__(self, result: dict[str, Any], ports: Sequence[PortMapping], network: Network | None = None,
+                 name: str | None = None) -> None:
+        self.result, self.ports, self.network = result, tuple(ports), network or default_network()
+        self.name = name   # the container's, as the network's DNS knows it
         ips = result.get("ips") or [{}]
         address, _, prefix = str(ips[0].get("address", "")).partition("/")
         self.address, self.prefix = address, int(prefix or 0)
         self.gateway = str(ips[0].get("gateway", ""))
         self.mac = next((str(i.get("mac", "")) for i in result.get("interfaces") or [] if i.get("sandbox")), "")
 
+    @property
+    def dns(self) -> bool:
+        """Whether the network's DNS server answered this container's ADD (user networks)."""
+        return "dns" in self.result and self.network.user_defined
+
     def to_json(self) -> dict[str, Any]:
-        return {"result": self.result, "ports": [p.spec for p in self.ports]}
+        return {"result": self.result, "ports": [p.spec for p in self.ports], "network": self.network.to_json(),
+                "name": self.name}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attachment:
         from lamina.network.ports import from_specs
-        return cls(dict(data.get("result") or {}), from_specs(data.get("ports") or ()))
+        net = Network.from_json(data["network"]) if data.get("network") else None
+        return cls(dict(data.get("result") or {}), from_specs(data.get("ports") or ()), net, data.get("name"))
 
 
 class BridgeNetwork:
@@ -112,22 +163,25 @@ class BridgeNetwork:
         self.state_dir = state_dir
 
     # ------------------------------------------------------------ attach / detach
-    def attach(self, container_id: str, netns: Path, mappings: Sequence[PortMapping]) -> Attachment:
-        """Make *netns*, claim host ports (0 → a free one), run CNI ADD. Undone on any error."""
-        who = cni.Invocation(container_id, str(netns))
+    def attach(self, container_id: str, netns: Path, mappings: Sequence[PortMapping], *,
+               net: Network | None = None, name: str | None = None) -> Attachment:
+        """Make *netns*, claim host ports (0 → a free one), run CNI ADD on *net* (default ``bridge``),
+        registering *name* with the network's DNS. Undone on any error."""
+        who = cni.Invocation(container_id, str(netns), name=name)
+        net = net or default_network()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        ensure_host_rules(self.state_dir)
+        ensure_host_rules(self.state_dir, net)
         create_netns(netns)
         try:
             with self._ports_lock():
                 ports = [self._claim(container_id, netns, m) for m in mappings]
-            result = cni.add(conflist(self.state_dir, ports=bool(ports)), who, _runtime_config(ports))
+            result = cni.add(conflist(self.state_dir, ports=bool(ports), net=net), who, _runtime_config(ports))
         except BaseException:
             self._release(container_id)
             remove_netns(netns)
             raise
-        log.debug("network attached id=%s result=%s", container_id, result)
-        return Attachment(result, ports)
+        log.debug("network attached id=%s network=%s result=%s", container_id, net.name, result)
+        return Attachment(result, ports, net, name)
 
     def detach(self, container_id: str, netns: Path, attachment: Attachment | None) -> None:
         """The namespace, CNI DEL, the port claims, then the netns file. Logs and goes on when a plugin fails.
@@ -139,8 +193,9 @@ class BridgeNetwork:
         prev = attachment.result if attachment else None
         _unmount(netns)
         try:
-            who = cni.Invocation(container_id, "")
-            plugins = conflist(self.state_dir, ports=bool(ports) or attachment is None)
+            who = cni.Invocation(container_id, "", name=attachment.name if attachment else None)
+            plugins = conflist(self.state_dir, ports=bool(ports) or attachment is None,
+                               net=attachment.network if attachment else None)
             for error in cni.delete(plugins, who, _runtime_config(ports), prev):
                 log.warning("network teardown id=%s: %s", container_id, error)
         except LaminaError as exc:

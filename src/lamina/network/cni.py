@@ -33,16 +33,19 @@ def plugin_dir(dirs: Sequence[str] = PLUGIN_DIRS) -> str:
 class Invocation:
     """Who the plugins act for: container id, netns path and interface name."""
 
-    __slots__ = ("container_id", "ifname", "netns", "path")
+    __slots__ = ("args", "container_id", "ifname", "netns", "path")
 
-    def __init__(self, container_id: str, netns: str, *, ifname: str = "eth0", path: str | None = None) -> None:
+    def __init__(self, container_id: str, netns: str, *, ifname: str = "eth0", path: str | None = None,
+                 name: str | None = None) -> None:
         self.container_id, self.netns, self.ifname = container_id, netns, ifname
         self.path = path or plugin_dir()
+        # the container's name, where podman passes it: the dnsname plugin registers it
+        self.args = f"IgnoreUnknown=1;K8S_POD_NAME={name}" if name else ""
 
     def env(self, command: str) -> dict[str, str]:
         return {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_COMMAND": command,
                 "CNI_CONTAINERID": self.container_id, "CNI_NETNS": self.netns, "CNI_IFNAME": self.ifname,
-                "CNI_PATH": self.path}
+                "CNI_PATH": self.path, "CNI_ARGS": self.args}
 
 
 def add(conflist: Mapping[str, Any], who: Invocation, runtime_config: Mapping[str, Any]) -> dict[str, Any]:

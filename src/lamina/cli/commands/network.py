@@ -1,7 +1,9 @@
-"""``lamina network ls|inspect|create|rm``: the three networks lamina has, with docker's output shapes.
+"""``lamina network ls|inspect|create|rm|prune``: docker's networks, with docker's output shapes.
 
-lamina has docker's default networks: ``bridge`` (``lamina0``, 10.89.0.0/16, NAT and published ports),
-``host`` and ``none``; ``create`` and ``rm`` of user-defined networks are refused with that said.
+docker's default networks (``bridge``: ``lamina0``, 10.89.0.0/16, NAT and published ports; ``host``;
+``none``) and user-defined bridge networks, each with its own bridge, subnet and a DNS server for
+the names of its containers (``lamina.network.networks``). ``connect``/``disconnect`` of a running
+container are not there: a container joins one network, at ``run``/``create`` (``--network NAME``).
 Must not hold business logic.
 """
 
@@ -42,31 +44,68 @@ def ls(engine: Engine, fmt: str | None, quiet: bool, no_trunc: bool) -> None:
 
 @command.command("inspect", context_settings=CTX)
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", help="Format output using a custom template")
 @with_engine
-def inspect(engine: Engine, names: tuple[str, ...]) -> None:
+def inspect(engine: Engine, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more networks."""
     from lamina.errors import NotFound
-    known = {n["Name"]: n for n in engine.containers.networks()}
-    known.update({n["Id"][:12]: n for n in list(known.values())})
-    missing = [name for name in names if name not in known]
-    if missing:
-        raise NotFound(f"network {missing[0]} not found")
-    from lamina.cli.output import render_json
-    click.echo(render_json([known[name] for name in names]), nl=False)
+    networks = engine.containers.networks()
+    chosen = []
+    for name in names:
+        found = [n for n in networks if name in (n["Name"], n["Id"])] or \
+            [n for n in networks if n["Id"].startswith(name)]
+        if len(found) != 1:
+            raise NotFound(f"network {name} not found")
+        chosen.append(found[0])
+    from lamina.cli.output import render_inspect
+    click.echo(render_inspect(chosen, fmt), nl=False)
 
 
 @command.command("create", context_settings=CTX)
 @click.argument("name")
-def create(name: str) -> None:
-    """Create a network (not supported: lamina has bridge, host and none)."""
+@click.option("-d", "--driver", default="bridge", help="Driver to manage the Network (bridge)")
+@click.option("--subnet", help="Subnet in CIDR format that represents a network segment")
+@click.option("--gateway", help="IPv4 Gateway for the master subnet")
+@click.option("--internal", is_flag=True, help="Restrict external access to the network")
+@click.option("--label", "labels", multiple=True, help="Set metadata on a network")
+@with_engine
+def create(engine: Engine, name: str, driver: str, subnet: str | None, gateway: str | None, internal: bool,
+           labels: tuple[str, ...]) -> None:
+    """Create a network."""
     from lamina.errors import NotSupported
-    raise NotSupported(f"network create {name}: user-defined networks are not supported "
-                       "(lamina has bridge, host and none)")
+    if driver != "bridge":
+        raise NotSupported(f"network driver {driver!r}: lamina has bridge networks")
+    net = engine.containers.create_network(name, subnet=subnet, gateway=gateway, internal=internal,
+                                           labels=dict(item.partition("=")[::2] for item in labels))
+    click.echo(net.id)
 
 
 @command.command("rm", context_settings=CTX)
 @click.argument("names", nargs=-1, required=True)
-def rm(names: tuple[str, ...]) -> None:
-    """Remove networks (the built-in ones cannot be removed)."""
-    from lamina.errors import InvalidArgument
-    raise InvalidArgument(f"{names[0]} is a pre-defined network and cannot be removed")
+@with_engine
+def rm(engine: Engine, names: tuple[str, ...]) -> None:
+    """Remove one or more networks."""
+    from lamina.errors import LaminaError
+    failed = None
+    for name in names:
+        try:
+            engine.containers.remove_network(name)
+            click.echo(name)
+        except LaminaError as exc:   # docker goes on with the others and fails at the end
+            click.echo(f"Error: {exc}", err=True)
+            failed = exc
+    if failed is not None:
+        raise SystemExit(1)
+
+
+@command.command("prune", context_settings=CTX)
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@with_engine
+def prune(engine: Engine, force: bool) -> None:
+    """Remove all unused networks."""
+    if not force and not click.confirm("WARNING! This will remove all custom networks not used by at least "
+                                       "one container.\nAre you sure you want to continue?"):
+        return
+    removed = engine.containers.prune_networks()
+    if removed:
+        click.echo("Deleted Networks:\n" + "".join(f"{name}\n" for name in removed), nl=False)

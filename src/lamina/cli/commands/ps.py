@@ -69,7 +69,8 @@ def row(engine: Engine, container: Container, state: ContainerState, *, no_trunc
         "Status": status_text(state, now), "State": state.status.value,
         "Ports": ps_text(engine.containers.ports(container, state)),
         "Names": container.name, "Labels": ",".join(f"{k}={v}" for k, v in _labels(container).items()),
-        "Networks": "",
+        "Networks": container.options.get("network_name") or {"bridge": "bridge", "host": "host"}.get(
+            str(container.options.get("network")), "none"),
         "Mounts": ",".join(m.name or m.source for m in container.mounts),
     }
     if size:
@@ -98,6 +99,8 @@ def _match(container: Container, state: ContainerState, key: str, value: str) ->
         return state.status.value == "exited" and str(state.exit_code) == value
     if key == "volume":
         return any(value in (m.name, m.destination, m.source) for m in container.mounts)
+    if key == "network":
+        return value == (container.options.get("network_name") or container.options.get("network"))
     if key == "label":
         name, sep, wanted = value.partition("=")
         labels = _labels(container)

@@ -179,13 +179,15 @@ def check(engine: Engine, repair: bool, quick: bool, fmt: str) -> None:
 def render_prune(report: PruneReport) -> str:
     """docker's prune output: the sections that removed something, then the reclaimed space."""
     from lamina.cli.humanize import human_size
-    sections = [("Deleted Containers:", report.containers), ("Deleted Volumes:", report.volumes),
+    sections = [("Deleted Containers:", report.containers), ("Deleted Networks:", report.networks),
+                ("Deleted Volumes:", report.volumes),
                 ("Deleted Images:", report.images), ("Deleted build cache objects:", report.build_cache)]
     out = "".join(f"{title}\n" + "".join(f"{line}\n" for line in lines) + "\n" for title, lines in sections if lines)
     return out + f"Total reclaimed space: {human_size(report.reclaimed)}"
 
 
-_PRUNE_WARNING = ("WARNING! This will remove:\n  - all stopped containers\n{volumes}{images}"
+_PRUNE_WARNING = ("WARNING! This will remove:\n  - all stopped containers\n"
+                  "  - all networks not used by at least one container\n{volumes}{images}"
                   "  - unused build cache\n\nAre you sure you want to continue?")
 
 
