@@ -235,6 +235,44 @@ def test_bad_run_flags_leave_nothing(cli, args):
     assert cli.ok("ps", "-aq") == ""
 
 
+def _health(cli: CLI, name: str) -> dict:
+    return _inspect(cli, name)["State"].get("Health") or {}
+
+
+def test_health_cmd_starting_unhealthy_healthy(cli):
+    cli.ok("run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "300ms",
+           "--health-retries", "2", "busybox", "sh", "-c", "sleep 1.5; touch /tmp/ok; sleep 30")
+    assert _health(cli, "hc")["Status"] == "starting"
+    assert "(health: starting)" in cli.ok("ps", "--format", "{{.Status}}")
+    _wait_for(lambda: _health(cli, "hc").get("Status") == "unhealthy")
+    assert cli.ok("ps", "--filter", "health=unhealthy", "--format", "{{.Names}} {{.Status}}").endswith("(unhealthy)\n")
+    _wait_for(lambda: _health(cli, "hc").get("Status") == "healthy")
+    health = _health(cli, "hc")
+    assert health["FailingStreak"] == 0 and health["Log"][-1]["ExitCode"] == 0 and len(health["Log"]) <= 5
+    assert cli.ok("ps", "--filter", "health=healthy", "-q") != ""
+    assert _inspect(cli, "hc")["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "test -f /tmp/ok"]
+
+
+def test_health_timeout_kills_the_probe_and_image_check_can_be_disabled(cli, tmp_path):
+    cli.ok("run", "-d", "--name", "slow", "--health-cmd", "echo started; sleep 20", "--health-timeout", "200ms",
+           "--health-interval", "300ms", "--health-retries", "1", "busybox", "sleep", "30")
+    _wait_for(lambda: _health(cli, "slow").get("Status") == "unhealthy")
+    entry = _health(cli, "slow")["Log"][0]
+    assert entry["ExitCode"] == -1 and "exceeded timeout" in entry["Output"]
+    assert "sleep 20" not in cli.ok("exec", "slow", "ps")   # the probe was killed, not left running
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nHEALTHCHECK --interval=300ms CMD [\"true\"]\n")
+    cli.ok("build", "-q", "-t", "hcimage", str(tmp_path))
+    cli.ok("run", "-d", "--name", "byimage", "hcimage", "sleep", "30")
+    cli.ok("run", "-d", "--name", "disabled", "--no-healthcheck", "hcimage", "sleep", "30")
+    _wait_for(lambda: _health(cli, "byimage").get("Status") == "healthy")
+    assert "Health" not in _inspect(cli, "disabled")["State"]
+    assert _inspect(cli, "disabled")["Config"]["Healthcheck"] == {"Test": ["NONE"]}
+    bad = cli("run", "--rm", "--health-interval", "10x", "busybox", "true")
+    assert bad.code == 125 and "invalid duration" in bad.err
+    cli.ok("rm", "-f", "byimage", "disabled", "slow")
+    cli.ok("rmi", "hcimage")
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

@@ -78,6 +78,13 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("--memory-reservation",), "memory_reservation", help="Memory soft limit"),
     Flag(("--group-add",), "group_add", MULTI, help="Add additional groups to join"),
     Flag(("--cidfile",), "cidfile", help="Write the container ID to the file"),
+    Flag(("--health-cmd",), "health_cmd", help="Command to run to check health"),
+    Flag(("--health-interval",), "health_interval", help="Time between running the check (ms|s|m|h)"),
+    Flag(("--health-timeout",), "health_timeout", help="Maximum time to allow one check to run (ms|s|m|h)"),
+    Flag(("--health-retries",), "health_retries", type=int, help="Consecutive failures needed to report unhealthy"),
+    Flag(("--health-start-period",), "health_start_period",
+         help="Start period for the container to initialize before counting retries (ms|s|m|h)"),
+    Flag(("--no-healthcheck",), "no_healthcheck", FLAG, help="Disable any container-specified HEALTHCHECK"),
 )
 
 RUN_ONLY_FLAGS: tuple[Flag, ...] = (
@@ -187,6 +194,35 @@ def _sysctls(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+_HEALTH_FLAGS = (("health_interval", "Interval", "--health-interval"),
+                 ("health_timeout", "Timeout", "--health-timeout"),
+                 ("health_start_period", "StartPeriod", "--health-start-period"))
+
+
+def _health(opts: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``--health-*`` flags as docker's ``Healthcheck`` object (durations in ns); None without any."""
+    given = opts["health_cmd"] or opts["health_retries"] is not None or any(opts[k] for k, _, _ in _HEALTH_FLAGS)
+    from lamina.errors import InvalidOption
+    if opts["no_healthcheck"]:
+        if given:
+            raise InvalidOption("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    from lamina.container.health import parse_duration
+    out: dict[str, Any] = {"Test": ["CMD-SHELL", opts["health_cmd"]]} if opts["health_cmd"] else {}
+    for key, name, flag in _HEALTH_FLAGS:
+        if opts[key]:
+            out[name] = parse_duration(opts[key], flag)
+            if name != "StartPeriod" and out[name] < 1_000_000:
+                raise InvalidOption(f"{flag} cannot be less than 1ms")
+    if opts["health_retries"] is not None:
+        if opts["health_retries"] < 0:
+            raise InvalidOption("--health-retries cannot be negative")
+        out["Retries"] = opts["health_retries"]
+    return out
+
+
 def _swap(text: str | None) -> int | None:
     if text is None:
         return None
@@ -278,7 +314,8 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         extra_hosts=tuple(opts["add_host"]),
         dns=tuple(opts["dns"]), dns_search=tuple(opts["dns_search"]), dns_options=tuple(opts["dns_option"]),
         devices=tuple(opts["device"]), pid=opts["pid"] or "", ipc=opts["ipc"] or "", uts=opts["uts"] or "",
-        sysctls=_sysctls(opts["sysctl"]), group_add=tuple(opts["group_add"]), **_limits(opts))
+        sysctls=_sysctls(opts["sysctl"]), group_add=tuple(opts["group_add"]), health=_health(opts),
+        **_limits(opts))
     if options.extra_hosts or options.dns:
         from lamina.container.ocispec import check_network_options
         check_network_options(options)

@@ -752,7 +752,7 @@ class ContainerManager:
              stdio: tuple[int, int, int] | None = None) -> int:
         """Run *args* in the running container (crun exec); its exit status, or 0 when detached."""
         container, _ = self._running(name_or_id, "exec in")
-        process = self._exec_process(container, args, env=env, user=user, workdir=workdir, tty=tty)
+        process = self.exec_process(container, args, env=env, user=user, workdir=workdir, tty=tty)
         if not detach:
             return self.runtime.exec(container.id, process, tty=tty, stdio=stdio)
         if os.fork() == 0:  # detached: a child in its own session runs crun exec and exits
@@ -764,8 +764,9 @@ class ContainerManager:
                 os._exit(0)
         return 0
 
-    def _exec_process(self, container: Container, args: Sequence[str], *, env: Sequence[str],
-                      user: str | None, workdir: str | None, tty: bool) -> dict[str, Any]:
+    def exec_process(self, container: Container, args: Sequence[str], *, env: Sequence[str] = (),
+                     user: str | None = None, workdir: str | None = None, tty: bool = False) -> dict[str, Any]:
+        """The OCI process for *args* in *container*: its config's, with these overrides (exec, health)."""
         if not args:
             raise InvalidOption("exec: no command specified")
         config = json.loads((self.store.bundle(container.id) / "config.json").read_text())

@@ -132,6 +132,12 @@ class ContainerState(Record):
     def running(self) -> bool:
         return self.status in (State.RUNNING, State.PAUSED, State.RESTARTING)
 
+    @property
+    def health(self) -> dict[str, Any] | None:
+        """docker's ``State.Health`` (Status, FailingStreak, Log) of a container with a health check."""
+        health = self.extra.get("health")
+        return dict(health) if isinstance(health, dict) else None
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

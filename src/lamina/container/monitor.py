@@ -35,6 +35,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lamina.container.health import HealthChecker
     from lamina.container.manager import ContainerManager
     from lamina.container.model import Container
     from lamina.runtime.protocol import Runtime
@@ -253,7 +254,12 @@ class Supervisor:
                                   oom_killed=False, finished_at="")
         if notify:
             notify({"ok": True, "pid": pid})
-        code = self._wait(pid)
+        checker = self._health_checker()
+        try:
+            code = self._wait(pid)
+        finally:
+            if checker is not None:
+                checker.stop()
         oom = False
         with contextlib.suppress(LaminaError, OSError):
             oom = runtime.oom_killed(self.cid)
@@ -262,6 +268,19 @@ class Supervisor:
         self._record_exit(code, oom=oom)
         self._server.close(code)
         return code
+
+    def _health_checker(self) -> HealthChecker | None:
+        """The image's HEALTHCHECK or the --health-* flags, probing from now on; None without one."""
+        override = self.container.options.get("health")
+        if not self.container.image_config.get("Healthcheck") and not override:
+            return None
+        from lamina.container.health import HealthChecker, effective
+        spec = effective(self.container.image_config.get("Healthcheck"), override)
+        if spec is None:
+            return None
+        checker = HealthChecker(self.manager, self.container, spec)
+        checker.start()
+        return checker
 
     def _create(self, attach: Attach | None) -> int:
         bundle = self.manager.store.bundle(self.cid)

@@ -144,6 +144,7 @@ class RunOptions(Record):
     memory_swap: int | None = None            # --memory-swap: memory+swap bytes, -1 unlimited
     memory_reservation: int | None = None     # --memory-reservation: soft limit, bytes
     group_add: Sequence[str] = ()             # --group-add: extra groups (names from the image's /etc/group)
+    health: Mapping[str, Any] | None = None   # --health-*/--no-healthcheck as docker's Healthcheck object (ns)
 
 
 @record

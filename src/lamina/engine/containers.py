@@ -402,11 +402,22 @@ def _network_settings(container: Container, state: ContainerState) -> dict[str, 
 
 def _state_json(state: ContainerState) -> dict[str, Any]:
     zero = "0001-01-01T00:00:00Z"
-    return {"Status": state.status.value, "Running": state.status in (State.RUNNING, State.PAUSED),
-            "Paused": state.status is State.PAUSED, "Restarting": state.status is State.RESTARTING,
-            "OOMKilled": state.oom_killed, "Dead": state.status is State.DEAD, "Pid": state.pid,
-            "ExitCode": state.exit_code, "Error": state.error, "StartedAt": state.started_at or zero,
-            "FinishedAt": state.finished_at or zero}
+    out: dict[str, Any] = {"Status": state.status.value, "Running": state.status in (State.RUNNING, State.PAUSED),
+           "Paused": state.status is State.PAUSED, "Restarting": state.status is State.RESTARTING,
+           "OOMKilled": state.oom_killed, "Dead": state.status is State.DEAD, "Pid": state.pid,
+           "ExitCode": state.exit_code, "Error": state.error, "StartedAt": state.started_at or zero,
+           "FinishedAt": state.finished_at or zero}
+    if state.health is not None:
+        out["Health"] = state.health
+    return out
+
+
+def _healthcheck(image_config: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any] | None:
+    """``Config.Healthcheck``: the image's with the ``--health-*`` flags over it; ``--no-healthcheck`` alone."""
+    override = opts.get("health") or {}
+    if override.get("Test") == ["NONE"]:
+        return {"Test": ["NONE"]}
+    return {**(image_config.get("Healthcheck") or {}), **override} or None
 
 
 def _host_config(container: Container) -> dict[str, Any]:
@@ -455,4 +466,5 @@ def _config_json(container: Container) -> dict[str, Any]:
             "WorkingDir": opts.get("workdir") or image_config.get("WorkingDir", ""),
             "Entrypoint": (list(entrypoint) or None) if entrypoint is not None else image_config.get("Entrypoint"),
             "Labels": {**(image_config.get("Labels") or {}), **container.labels}, "StopSignal": container.stop_signal,
+            "Healthcheck": _healthcheck(image_config, opts),
             "StopTimeout": container.stop_timeout}

@@ -217,11 +217,12 @@ class CrunRuntime:
                            command=_bundle_command(bundle), stdio=stdio, fail_on_log=True)
 
     def exec(self, container_id: str, process: dict[str, Any], *, tty: bool = False,
-             stdio: Stdio | None = None) -> int:
+             stdio: Stdio | None = None, pid_file: Path | None = None) -> int:
         spec = {**process, "terminal": tty}
         path = self.state_root / f".exec-{os.urandom(8).hex()}.json"
         path.write_text(json.dumps(spec))
-        args = ["exec", "--process", str(path), *(["--tty"] if tty else []), container_id]
+        pid_args = ["--pid-file", str(pid_file)] if pid_file is not None else []
+        args = ["exec", "--process", str(path), *pid_args, *(["--tty"] if tty else []), container_id]
         command = str((process.get("args") or [""])[0])
         try:
             return self._spawn(f"exec in container {container_id}", container_id, args,

@@ -58,8 +58,11 @@ class Runtime(Protocol):
         """
 
     def exec(self, container_id: str, process: dict[str, Any], *, tty: bool = False,
-             stdio: Stdio | None = None) -> int:
-        """Run an extra process (an OCI ``process`` object) in a running container; its exit status."""
+             stdio: Stdio | None = None, pid_file: Path | None = None) -> int:
+        """Run an extra process (an OCI ``process`` object) in a running container; its exit status.
+
+        *pid_file* gets the process's host pid while it runs (to kill it after a timeout).
+        """
 
     def list(self) -> list[RuntimeState]:
         """Every container this runtime knows (under its state root)."""

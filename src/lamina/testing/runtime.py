@@ -141,7 +141,7 @@ class FakeRuntime:
         return code
 
     def exec(self, container_id: str, process: dict[str, Any], *, tty: bool = False,
-             stdio: Stdio | None = None) -> int:
+             stdio: Stdio | None = None, pid_file: Path | None = None) -> int:
         self.calls.append(FakeCall("exec", container_id, {"process": process, "tty": tty}))
         if self._get(container_id).status is not RuntimeStatus.RUNNING:
             raise InvalidStateTransition(container_id, self._get(container_id).status.value, "exec")

@@ -40,7 +40,10 @@ def status_text(state: ContainerState, now: float) -> str:
     from lamina.container.model import State
     if state.status in (State.RUNNING, State.PAUSED):
         text = "Up " + human_duration(now - _seconds(state.started_at))
-        return text + " (Paused)" if state.status is State.PAUSED else text
+        if state.status is State.PAUSED:
+            return text + " (Paused)"
+        status = str((state.health or {}).get("Status", ""))
+        return text + (f" (health: {status})" if status == "starting" else f" ({status})" if status else "")
     if state.status is State.RESTARTING:
         return f"Restarting ({state.exit_code}) {human_duration(now - _seconds(state.finished_at))} ago"
     if state.status is State.DEAD:
@@ -99,6 +102,8 @@ def _match(container: Container, state: ContainerState, key: str, value: str) ->
         return state.status.value == "exited" and str(state.exit_code) == value
     if key == "volume":
         return any(value in (m.name, m.destination, m.source) for m in container.mounts)
+    if key == "health":
+        return str((state.health or {}).get("Status", "none")) == value
     if key == "network":
         return value == (container.options.get("network_name") or container.options.get("network"))
     if key == "label":
