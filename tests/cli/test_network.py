@@ -232,9 +232,10 @@ def test_user_network_names_isolation_and_removal(cli: Lamina) -> None:
         assert (info["Id"], info["Labels"], info["Options"]["com.docker.network.bridge.name"]) == (
             net_id, {"team": "a"}, bridge)
         assert info["IPAM"]["Config"][0]["Subnet"].endswith(".0/24")
-        cid = cli.ok("run", "-d", "--name", "db", "--network", "appnet", "busybox", "sleep", "30").strip()
+        cid = cli.ok("run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database",
+                     "busybox", "sleep", "30").strip()
         endpoint = _inspect(cli, "db")["NetworkSettings"]["Networks"]["appnet"]
-        assert endpoint["NetworkID"] == net_id and endpoint["Aliases"] == ["db"]
+        assert endpoint["NetworkID"] == net_id and endpoint["Aliases"] == ["db", "database"]
         ip = endpoint["IPAddress"]
         assert json.loads(cli.ok("network", "inspect", "appnet"))[0]["Containers"][cid]["Name"] == "db"
         target = "db" if _dnsname() else ip
@@ -243,6 +244,8 @@ def test_user_network_names_isolation_and_removal(cli: Lamina) -> None:
         assert out.startswith("reached\n")
         if _dnsname():
             assert "search dns.lamina\nnameserver " in out
+            alias = cli.ok("run", "--rm", "--network", "appnet", "busybox", "ping", "-c1", "-W2", "database")
+            assert f"({ip})" in alias.splitlines()[0]
         other = cli("run", "--rm", "busybox", "ping", "-c1", "-W1", ip)   # the default bridge cannot reach it
         assert other.code != 0
         busy = cli("network", "rm", "appnet")
@@ -273,3 +276,34 @@ def test_network_bad_input(cli: Lamina) -> None:
         assert cli.ok("network", "prune", "-f") == "Deleted Networks:\ndup\n"
     finally:
         cli("network", "rm", "dup")
+
+
+def _fetch(cli: Lamina, *args: str) -> str:
+    """busybox wget in a container (its -T segfaults: no timeout flag), retried while httpd starts."""
+    for _ in range(50):
+        res = cli("run", "--rm", *args)
+        if res.code == 0:
+            return res.out
+        time.sleep(0.1)
+    raise AssertionError(f"no answer: {res.err}")
+
+
+def test_loopback_up_and_sharing_another_containers_namespaces(cli: Lamina) -> None:
+    srv = cli.ok("run", "-d", "--name", "srv", "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc").strip()
+    own = _fetch(cli, "--network", "container:srv", "busybox", "wget", "-qO-", "http://127.0.0.1:8080/hostname")
+    assert own == srv[:12] + "\n"   # srv's loopback is up, and this container is on it
+    ps = cli.ok("run", "--rm", "--network", "container:srv", "--pid", "container:srv", "busybox", "ps", "-o", "comm")
+    assert "httpd" in ps.split()
+    info = _inspect(cli, "srv")["HostConfig"]
+    assert info["NetworkMode"] == "bridge"
+    cli.ok("create", "--name", "joiner", "--network", f"container:{srv[:12]}", "--ipc", "container:srv",
+           "busybox", "true")
+    host_config = _inspect(cli, "joiner")["HostConfig"]
+    assert (host_config["NetworkMode"], host_config["IpcMode"]) == (f"container:{srv}", f"container:{srv}")
+    for flags in (("-p", "80:80"), ("--add-host", "a:1.2.3.4"), ("-h", "x"), ("--dns", "1.1.1.1")):
+        res = cli("run", "--rm", "--network", "container:srv", *flags, "busybox", "true")
+        assert res.code == 125 and "and the network mode" in res.err
+    assert "no such container" in cli("run", "--rm", "--network", "container:nope", "busybox", "true").err
+    cli.ok("stop", "-t", "1", "srv")
+    stopped = cli("start", "joiner")
+    assert stopped.code != 0 and "join the network namespace" in stopped.err

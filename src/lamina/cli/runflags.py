@@ -39,6 +39,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("--read-only",), "read_only", FLAG, help="Mount the container's root filesystem as read only"),
     Flag(("--network", "--net"), "network", help="Connect a container to a network (bridge, none, host)",
          default="default"),
+    Flag(("--network-alias",), "network_alias", MULTI, help="Add network-scoped alias for the container"),
     Flag(("-p", "--publish"), "publish", MULTI, help="Publish a container's port(s) to the host"),
     Flag(("-P", "--publish-all"), "publish_all", FLAG, help="Publish all exposed ports to random ports"),
     Flag(("--restart",), "restart", help="Restart policy to apply when a container exits", default="no"),
@@ -282,6 +283,27 @@ def _published(network: str, opts: dict[str, Any]) -> tuple[tuple[str, ...], boo
     return specs, bool(opts["publish_all"])
 
 
+def _aliases(aliases: Sequence[str], network_name: str | None) -> tuple[str, ...]:
+    if aliases and network_name is None:
+        from lamina.errors import InvalidOption
+        raise InvalidOption("network-scoped aliases are only supported for user-defined networks")
+    return tuple(aliases)
+
+
+def _joins(opts: dict[str, Any]) -> dict[str, str]:
+    """``--network/--pid/--ipc container:NAME``: the namespaces to share with another container."""
+    join = {kind: str(opts[kind]).removeprefix("container:") for kind in ("network", "pid", "ipc")
+            if str(opts[kind] or "").startswith("container:")}
+    if "network" not in join:
+        return join
+    from lamina.errors import InvalidOption
+    for key, what in (("hostname", "hostname"), ("add_host", "custom host-to-IP mapping"), ("dns", "DNS settings"),
+                      ("publish", "port publishing"), ("publish_all", "port publishing")):
+        if opts[key]:
+            raise InvalidOption(f"conflicting options: {what} and the network mode")
+    return join
+
+
 def _limits(opts: dict[str, Any]) -> dict[str, Any]:
     """The resource flags, as ``RunOptions`` fields."""
     def size(key: str) -> int | None:
@@ -298,13 +320,15 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
     from lamina.container.ocispec import RunOptions
     from lamina.engine.containers import ContainerSpec
     entrypoint = None if opts["entrypoint"] is None else ([opts["entrypoint"]] if opts["entrypoint"] else [])
-    network, network_name = _network(opts["network"])
+    join = _joins(opts)
+    network, network_name = ("none", None) if "network" in join else _network(opts["network"])
     publish, publish_all = _published(network, opts)
     options = RunOptions(
         args=tuple(command), entrypoint=entrypoint,
         env=tuple(_env_files(opts["env_file"]) + _host_env(list(opts["env"]))),
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], tty=opts["tty"],
         read_only=opts["read_only"], network=network, network_name=network_name,  # type: ignore[arg-type]
+        network_aliases=_aliases(opts["network_alias"], network_name),
         publish=publish,
         publish_all=publish_all, privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
         cap_drop=tuple(opts["cap_drop"]), cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
@@ -313,7 +337,8 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         seccomp=_seccomp(opts["security_opt"]), init=opts["init"], restart=_restart(opts, auto_remove),
         extra_hosts=tuple(opts["add_host"]),
         dns=tuple(opts["dns"]), dns_search=tuple(opts["dns_search"]), dns_options=tuple(opts["dns_option"]),
-        devices=tuple(opts["device"]), pid=opts["pid"] or "", ipc=opts["ipc"] or "", uts=opts["uts"] or "",
+        devices=tuple(opts["device"]), pid="" if "pid" in join else opts["pid"] or "",
+        ipc="" if "ipc" in join else opts["ipc"] or "", uts=opts["uts"] or "", join=join,
         sysctls=_sysctls(opts["sysctl"]), group_add=tuple(opts["group_add"]), health=_health(opts),
         **_limits(opts))
     if options.extra_hosts or options.dns:

@@ -470,7 +470,10 @@ class ContainerManager:
         return self.run_dir / "netns" / container_id
 
     def connect(self, container: Container) -> None:
-        """Before a ``bridge`` container starts: its netns, address and host ports, and /etc/hosts."""
+        """Before a ``bridge`` container starts: its netns, address and host ports, and /etc/hosts.
+        Before one that shares namespaces with others (``container:NAME``): their paths."""
+        if container.options.get("join"):
+            self._join_namespaces(container, dict(container.options["join"]))
         if container.options.get("network") != "bridge":
             return
         from lamina.network import ports
@@ -481,7 +484,8 @@ class ContainerManager:
         if container.options.get("network_name"):
             from lamina.network.networks import NetworkStore
             net = NetworkStore(self.root / "networks").get(str(container.options["network_name"]))
-        attachment = self.network.attach(container.id, netns, mappings, net=net, name=container.name)
+        attachment = self.network.attach(container.id, netns, mappings, net=net, name=container.name,
+                                         aliases=container.options.get("network_aliases") or ())
         try:
             self.update_state(container.id, network=attachment.to_json())
             extra = extra_hosts_text(container.options.get("extra_hosts") or (), attachment.gateway)
@@ -495,6 +499,26 @@ class ContainerManager:
         except BaseException:
             self.network.detach(container.id, netns, attachment)
             raise
+
+    def _join_namespaces(self, container: Container, join: dict[str, str]) -> None:
+        """Point the bundle's namespaces at the running containers it shares them with (their init's
+        ``/proc/PID/ns/…`` now: an init that restarted has another pid); a shared network brings that
+        container's /etc/hosts and resolv.conf."""
+        bundle = self.store.bundle(container.id)
+        config = json.loads((bundle / "config.json").read_bytes())
+        for kind, target in join.items():
+            other, state = self.get(target)
+            if not state.running or not state.pid:
+                raise InvalidStateTransition(other.name, state.status.value, f"join the {kind} namespace of")
+            ns = {"network": "net"}.get(kind, kind)
+            for entry in config["linux"]["namespaces"]:
+                if entry["type"] == kind:
+                    entry["path"] = f"/proc/{state.pid}/ns/{ns}"
+            if kind == "network":
+                for name in ("hosts", "resolv.conf"):
+                    atomic_write(bundle / "etc" / name, (self.store.bundle(other.id) / "etc" / name).read_bytes(),
+                                 durable=False)
+        atomic_write(bundle / "config.json", json.dumps(config).encode(), durable=False)
 
     def disconnect(self, container_id: str, state: ContainerState) -> None:
         """After it exited: CNI DEL, the netns and the port claims (also what a crash left)."""

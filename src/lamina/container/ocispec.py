@@ -113,6 +113,7 @@ class RunOptions(Record):
     read_only: bool = False
     network: Network = "private"
     network_name: str | None = None           # a user-defined network (network == "bridge"); None: docker's bridge
+    network_aliases: Sequence[str] = ()       # --network-alias: more names on that network's DNS
     publish: Sequence[str] = ()               # -p, canonical texts (lamina.network.ports); bridge only
     publish_all: bool = False                 # -P: every ExposedPorts entry to a free host port
     memory: int | None = None                 # bytes; swap is limited to the same (OOM observable)
@@ -145,6 +146,7 @@ class RunOptions(Record):
     memory_reservation: int | None = None     # --memory-reservation: soft limit, bytes
     group_add: Sequence[str] = ()             # --group-add: extra groups (names from the image's /etc/group)
     health: Mapping[str, Any] | None = None   # --health-*/--no-healthcheck as docker's Healthcheck object (ns)
+    join: Mapping[str, str] = field(default_factory=dict)   # "network"/"pid"/"ipc" -> a container to share it with
 
 
 @record

@@ -80,10 +80,13 @@ class ContainerService:
 
     # ------------------------------------------------------------ lifecycle
     def _request(self, spec: ContainerSpec) -> CreateRequest:
+        from lamina._internal.records import replace
         if spec.options.network_name:   # docker checks the network before the image
-            from lamina._internal.records import replace
             net = self.network_store.get(spec.options.network_name)
             spec = replace(spec, options=replace(spec.options, network_name=net.name))
+        if spec.options.join:   # by id: a name can be reused later
+            join = {kind: self.get(target)[0].id for kind, target in spec.options.join.items()}
+            spec = replace(spec, options=replace(spec.options, join=join))
         image = self.engine.images.resolve(spec.image)
         store = self.engine.image_store
         config = store.config(image)
@@ -394,7 +397,7 @@ def _network_settings(container: Container, state: ContainerState) -> dict[str, 
         net = attached.network
         endpoint = {"NetworkID": net.id, "IPAddress": attached.address, "IPPrefixLen": attached.prefix,
                     "Gateway": attached.gateway, "MacAddress": attached.mac,
-                    "Aliases": [container.name] if net.user_defined else None}
+                    "Aliases": [container.name, *attached.aliases] if net.user_defined else None}
         out.update({k: v for k, v in endpoint.items() if k not in ("NetworkID", "Aliases")})
         out["Networks"] = {net.name: endpoint}
     return out
@@ -412,6 +415,11 @@ def _state_json(state: ContainerState) -> dict[str, Any]:
     return out
 
 
+def _join_mode(opts: dict[str, Any], kind: str, default: str) -> str:
+    target = (opts.get("join") or {}).get(kind)
+    return f"container:{target}" if target else opts.get(kind) or default
+
+
 def _healthcheck(image_config: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any] | None:
     """``Config.Healthcheck``: the image's with the ``--health-*`` flags over it; ``--no-healthcheck`` alone."""
     override = opts.get("health") or {}
@@ -427,6 +435,9 @@ def _host_config(container: Container) -> dict[str, Any]:
     cpus = opts.get("cpus")
     from lamina.network.ports import docker_ports, from_specs
     mode = {"bridge": "bridge", "host": "host"}.get(str(opts.get("network")), "none")
+    join = opts.get("join") or {}
+    if "network" in join:
+        mode = f"container:{join['network']}"
     return {"Binds": binds or None, "NetworkMode": opts.get("network_name") or mode,
             "PortBindings": docker_ports(from_specs(opts.get("publish") or ())),
             "PublishAllPorts": bool(opts.get("publish_all")), "Init": bool(opts.get("init")) or None,
@@ -442,7 +453,8 @@ def _more_host_config(opts: dict[str, Any]) -> dict[str, Any]:
     from lamina.container.ocispec import device_mappings
     return {"Devices": [{"PathOnHost": h, "PathInContainer": c, "CgroupPermissions": p}
                         for h, c, p in device_mappings(opts.get("devices") or ())],
-            "PidMode": opts.get("pid") or "", "IpcMode": opts.get("ipc") or "private", "UTSMode": opts.get("uts") or "",
+            "PidMode": _join_mode(opts, "pid", ""), "IpcMode": _join_mode(opts, "ipc", "private"),
+            "UTSMode": opts.get("uts") or "",
             "Sysctls": opts.get("sysctls") or None, "CpuShares": opts.get("cpu_shares") or 0,
             "CpusetCpus": opts.get("cpuset_cpus") or "", "MemorySwap": opts.get("memory_swap") or 0,
             "MemoryReservation": opts.get("memory_reservation") or 0, "GroupAdd": opts.get("group_add") or None}

@@ -128,12 +128,12 @@ def remove_host_side(state_dir: Path, net: Network) -> None:
 class Attachment:
     """A running container's place on the network: address, gateway, MAC and the host ports it got."""
 
-    __slots__ = ("address", "gateway", "mac", "name", "network", "ports", "prefix", "result")
+    __slots__ = ("address", "aliases", "gateway", "mac", "name", "network", "ports", "prefix", "result")
 
     def __init__(self, result: dict[str, Any], ports: Sequence[PortMapping], network: Network | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, aliases: Sequence[str] = ()) -> None:
         self.result, self.ports, self.network = result, tuple(ports), network or default_network()
-        self.name = name   # the container's, as the network's DNS knows it
+        self.name, self.aliases = name, tuple(aliases)   # the container's, as the network's DNS knows it
         ips = result.get("ips") or [{}]
         address, _, prefix = str(ips[0].get("address", "")).partition("/")
         self.address, self.prefix = address, int(prefix or 0)
@@ -147,13 +147,14 @@ class Attachment:
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result, "ports": [p.spec for p in self.ports], "network": self.network.to_json(),
-                "name": self.name}
+                "name": self.name, "aliases": list(self.aliases)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attachment:
         from lamina.network.ports import from_specs
         net = Network.from_json(data["network"]) if data.get("network") else None
-        return cls(dict(data.get("result") or {}), from_specs(data.get("ports") or ()), net, data.get("name"))
+        return cls(dict(data.get("result") or {}), from_specs(data.get("ports") or ()), net, data.get("name"),
+                   data.get("aliases") or ())
 
 
 class BridgeNetwork:
@@ -164,9 +165,9 @@ class BridgeNetwork:
 
     # ------------------------------------------------------------ attach / detach
     def attach(self, container_id: str, netns: Path, mappings: Sequence[PortMapping], *,
-               net: Network | None = None, name: str | None = None) -> Attachment:
+               net: Network | None = None, name: str | None = None, aliases: Sequence[str] = ()) -> Attachment:
         """Make *netns*, claim host ports (0 → a free one), run CNI ADD on *net* (default ``bridge``),
-        registering *name* with the network's DNS. Undone on any error."""
+        registering *name* and *aliases* with the network's DNS. Undone on any error."""
         who = cni.Invocation(container_id, str(netns), name=name)
         net = net or default_network()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -175,13 +176,14 @@ class BridgeNetwork:
         try:
             with self._ports_lock():
                 ports = [self._claim(container_id, netns, m) for m in mappings]
-            result = cni.add(conflist(self.state_dir, ports=bool(ports), net=net), who, _runtime_config(ports))
+            result = cni.add(conflist(self.state_dir, ports=bool(ports), net=net), who,
+                             _runtime_config(ports, net, aliases))
         except BaseException:
             self._release(container_id)
             remove_netns(netns)
             raise
         log.debug("network attached id=%s network=%s result=%s", container_id, net.name, result)
-        return Attachment(result, ports, net, name)
+        return Attachment(result, ports, net, name, aliases)
 
     def detach(self, container_id: str, netns: Path, attachment: Attachment | None) -> None:
         """The namespace, CNI DEL, the port claims, then the netns file. Logs and goes on when a plugin fails.
@@ -196,7 +198,8 @@ class BridgeNetwork:
             who = cni.Invocation(container_id, "", name=attachment.name if attachment else None)
             plugins = conflist(self.state_dir, ports=bool(ports) or attachment is None,
                                net=attachment.network if attachment else None)
-            for error in cni.delete(plugins, who, _runtime_config(ports), prev):
+            runtime_config = _runtime_config(ports, attachment.network, attachment.aliases) if attachment else {}
+            for error in cni.delete(plugins, who, runtime_config, prev):
                 log.warning("network teardown id=%s: %s", container_id, error)
         except LaminaError as exc:
             log.warning("network teardown id=%s: %s", container_id, exc)
@@ -243,8 +246,10 @@ class BridgeNetwork:
                     claim.unlink(missing_ok=True)
 
 
-def _runtime_config(ports: Sequence[PortMapping]) -> dict[str, Any]:
-    return {"portMappings": [{"hostPort": p.host_port, "containerPort": p.container_port,
+def _runtime_config(ports: Sequence[PortMapping], net: Network | None = None,
+                    aliases: Sequence[str] = ()) -> dict[str, Any]:
+    extra = {"aliases": {cni_name(net): list(aliases)}} if net is not None and aliases else {}
+    return {**extra, "portMappings": [{"hostPort": p.host_port, "containerPort": p.container_port,
                               "protocol": p.protocol, "hostIP": p.host_ip} for p in ports]}
 
 
@@ -283,14 +288,15 @@ def _in_use(mapping: PortMapping) -> bool:
 
 # ---------------------------------------------------------------- persistent network namespaces
 def create_netns(path: Path) -> None:
-    """A new network namespace kept alive by a bind mount on *path* (``unshare --net=PATH``)."""
+    """A new network namespace kept alive by a bind mount on *path* (``unshare --net=PATH``), its
+    loopback up (as crun does for a namespace it makes itself; CNI's bridge leaves ``lo`` down)."""
     import subprocess
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_netns(path)
     path.touch()
     from lamina._internal.proc import die_with_parent
-    done = subprocess.run(["unshare", f"--net={path}", "true"], capture_output=True, check=False,
-                          preexec_fn=die_with_parent)
+    done = subprocess.run(["unshare", f"--net={path}", "ip", "link", "set", "lo", "up"], capture_output=True,
+                          check=False, preexec_fn=die_with_parent)
     if done.returncode != 0:
         path.unlink(missing_ok=True)
         raise NetworkFailed(f"create network namespace {path}: {done.stderr.decode(errors='replace').strip()}")
