@@ -273,6 +273,37 @@ def test_health_timeout_kills_the_probe_and_image_check_can_be_disabled(cli, tmp
     cli.ok("rmi", "hcimage")
 
 
+def test_logs_since_and_until(cli):
+    cli.ok("run", "--name", "timed", "busybox", "sh", "-c", "echo one; sleep 1; echo two")
+    stamped = cli.ok("logs", "-t", "timed").splitlines()
+    second = stamped[1].split()[0]
+    assert cli.ok("logs", "--since", second, "timed") == "two\n"
+    assert cli.ok("logs", "--until", second, "timed") == "one\n"
+    assert cli.ok("logs", "--since", "1h", "timed") == "one\ntwo\n"
+    assert cli.ok("logs", "--until", "1h", "timed") == ""
+    bad = cli("logs", "--since", "yesterday", "timed")
+    assert bad.code != 0 and "--since" in bad.err
+
+
+def test_update_running_and_stopped(cli):
+    cli.ok("run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "30")
+    assert cli.ok("update", "-m", "128m", "--cpus", "0.5", "--pids-limit", "50", "--restart", "on-failure:2",
+                  "upd") == "upd\n"
+    values = cli.ok("exec", "upd", "sh", "-c", "cd /sys/fs/cgroup && cat memory/memory.limit_in_bytes "
+                    "cpu/cpu.cfs_quota_us pids/pids.max").split()
+    assert values == [str(128 << 20), "50000", "50"]
+    host = _inspect(cli, "upd")["HostConfig"]
+    assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (128 << 20, 500_000_000, 50)
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    bad = cli("update", "--memory-swap", "64m", "upd")
+    assert bad.code == 1 and "memoryswap" in bad.err
+    assert cli("update", "upd").code != 0
+    cli.ok("stop", "-t", "1", "upd")
+    cli.ok("update", "-m", "96m", "upd")
+    cli.ok("start", "upd")
+    assert cli.ok("exec", "upd", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes").strip() == str(96 << 20)
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

@@ -40,6 +40,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "pause": ("pause", "Pause all processes within one or more containers"),
     "unpause": ("unpause", "Unpause all processes within one or more containers"),
     "rename": ("rename", "Rename a container"),
+    "update": ("update", "Update configuration of one or more containers"),
     "port": ("port", "List port mappings or a specific mapping for the container"),
     "attach": ("attach", "Attach local standard input, output, and error streams to a running container"),
     "restart": ("restart", "Restart one or more containers"),

@@ -160,6 +160,31 @@ def go_time_string(when: datetime | float) -> str:
     return _clock(dt).replace("T", " ") + _fraction(dt.microsecond * 1000) + f" {numeric} {name}"
 
 
+_GO_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_go_duration(text: str, flag: str) -> int:
+    """Go's ``time.ParseDuration`` ("30s", "1m30s", "500ms") in nanoseconds; InvalidOption naming *flag*."""
+    parts = _GO_DURATION.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise InvalidOption(f'invalid argument "{text}" for "{flag}" flag: time: invalid duration "{text}"')
+    return round(sum(float(n) * _GO_UNITS[u] for n, u in parts))
+
+
+def parse_instant(text: str, flag: str, now: float) -> float:
+    """docker's ``--since``/``--until``: Unix seconds, a duration before *now* ("10m"), or an RFC 3339 time."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    if _GO_DURATION.match(text):
+        return now - parse_go_duration(text, flag) / 10**9
+    try:
+        return parse_timestamp(text).timestamp()
+    except InvalidOption:
+        raise InvalidOption(f'invalid value for "{flag}": {text!r} is not a timestamp, a Unix time '
+                            "or a duration such as 10m") from None
+
+
 def parse_timestamp(text: str) -> datetime:
     """Parse an RFC 3339 timestamp with up to nanosecond precision (truncated to microseconds).
 

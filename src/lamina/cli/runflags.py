@@ -210,11 +210,11 @@ def _health(opts: dict[str, Any]) -> dict[str, Any] | None:
         return {"Test": ["NONE"]}
     if not given:
         return None
-    from lamina.container.health import parse_duration
+    from lamina.cli.humanize import parse_go_duration
     out: dict[str, Any] = {"Test": ["CMD-SHELL", opts["health_cmd"]]} if opts["health_cmd"] else {}
     for key, name, flag in _HEALTH_FLAGS:
         if opts[key]:
-            out[name] = parse_duration(opts[key], flag)
+            out[name] = parse_go_duration(opts[key], flag)
             if name != "StartPeriod" and out[name] < 1_000_000:
                 raise InvalidOption(f"{flag} cannot be less than 1ms")
     if opts["health_retries"] is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import tempfile
 import threading
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from lamina._internal.logs import get_logger
 from lamina._internal.records import Record, record
-from lamina.errors import InvalidOption, LaminaError
+from lamina.errors import LaminaError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,18 +41,6 @@ SECOND = 1_000_000_000
 DEFAULTS = {"Interval": 30 * SECOND, "Timeout": 30 * SECOND, "StartPeriod": 0, "Retries": 3}
 MAX_LOG_ENTRIES = 5
 MAX_OUTPUT = 4096
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": SECOND, "m": 60 * SECOND, "h": 3600 * SECOND}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-
-
-def parse_duration(text: str, flag: str) -> int:
-    """Go's ``time.ParseDuration`` for the ``--health-*`` flags ("30s", "1m30s", "500ms"): nanoseconds."""
-    parts = _DURATION.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise InvalidOption(f'invalid argument "{text}" for "{flag}" flag: time: invalid duration "{text}"')
-    return round(sum(float(n) * _UNITS[u] for n, u in parts))
-
-
 @record
 class HealthSpec(Record):
     """The effective check: the command (as exec args) and docker's numbers (nanoseconds)."""

@@ -607,6 +607,36 @@ class ContainerManager:
         with self.store.lock(container.id):
             return self.store.rename(self.store.load(container.id), name)
 
+    # ------------------------------------------------------------ update
+    UPDATABLE = ("memory", "memory_swap", "memory_reservation", "cpus", "cpu_shares", "cpuset_cpus", "pids_limit",
+                 "restart")
+
+    def update(self, name_or_id: str, **changes: Any) -> Container:
+        """docker update: new limits (and restart policy) in the record and the bundle, and in the
+        cgroups of a running container. ``InvalidOption`` for a bad combination, as ``run`` words it."""
+        unknown = set(changes) - set(self.UPDATABLE)
+        if unknown:
+            raise InvalidOption(f"update: cannot change {sorted(unknown)[0]}")
+        container, _ = self.get(name_or_id)
+        if changes.get("restart", "no") != "no" and container.auto_remove:
+            raise InvalidOption("restart policy cannot be updated because AutoRemove is enabled for the container")
+        with self.store.lock(container.id):
+            container = self.store.load(container.id)
+            opts = _run_options({**container.options, **changes})
+            from lamina.container.ocispec import resolve_resources
+            resources = resolve_resources(opts, self.host).to_dict()
+            updated = replace(container, options=_options_json(replace(opts, mounts=())))
+            bundle = self.store.bundle(container.id) / "config.json"
+            config = json.loads(bundle.read_bytes())
+            if self.host.cgroups_usable:
+                config["linux"]["resources"] = resources
+            if self.store.state(container.id).running and self.host.cgroups_usable:
+                self.runtime.update(container.id, resources)
+            atomic_write(bundle, json.dumps(config).encode(), durable=False)
+            atomic_write(self.store.dir(container.id) / "config.json", json.dumps(updated.to_json()).encode(),
+                         durable=False)
+        return updated
+
     # ------------------------------------------------------------ pause
     def pause(self, name_or_id: str) -> Container:
         """docker pause: freeze every process (cgroup freezer); ``InvalidStateTransition`` unless running."""
@@ -945,6 +975,15 @@ def descendants(pid: int) -> list[int]:
 
 def _now() -> str:
     return timestamp_ns()
+
+
+def _run_options(data: Mapping[str, Any]) -> RunOptions:
+    """The record's options back as ``RunOptions`` (mounts are in ``Container.mounts``)."""
+    known = {k: v for k, v in data.items() if k in fields(RunOptions) and k != "mounts"}
+    for key in ("ulimits",):
+        if key in known:
+            known[key] = {k: tuple(v) for k, v in known[key].items()}
+    return RunOptions(**known)
 
 
 def _options_json(opts: RunOptions) -> dict[str, Any]:

@@ -178,7 +178,8 @@ class Supervisor:
         """docker's restart policies while this monitor lives: restart after an exit the policy wants
         restarted, after a delay that doubles from 100 ms (up to a minute; back to 100 ms after a run
         of 10 s), until a stop/kill or a start failure. Returns the last exit status."""
-        name, limit = parse_restart(str(self.container.options.get("restart") or "no"))
+        policy = self.manager.store.load(self.cid).options.get("restart")   # ``update`` may have changed it
+        name, limit = parse_restart(str(policy or "no"))
         count, delay, ran_from = 0, 0.1, time.monotonic()
         while _restart_wanted(name, limit, code, count, self.manager.store.state(self.cid).extra):
             delay = 0.1 if time.monotonic() - ran_from >= 10 else delay

@@ -116,6 +116,10 @@ class ContainerService:
     def kill(self, name: str, signal: str = "SIGKILL") -> Container:
         return self.manager.kill(name, signal)
 
+    def update(self, name: str, **changes: Any) -> Container:
+        """docker update: limits and restart policy of a container, running or not."""
+        return self.manager.update(name, **changes)
+
     def rename(self, name: str, new_name: str) -> Container:
         return self.manager.rename(name, new_name)
 

@@ -230,6 +230,15 @@ class CrunRuntime:
         finally:
             path.unlink(missing_ok=True)
 
+    def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        path = self.state_root / f".update-{os.urandom(8).hex()}.json"
+        path.write_text(json.dumps(resources))
+        try:
+            self._call(f"update container {container_id}", container_id, "update", "--resources", str(path),
+                       container_id)
+        finally:
+            path.unlink(missing_ok=True)
+
     def pause(self, container_id: str) -> None:
         self._call(f"pause container {container_id}", container_id, "pause", container_id)
 

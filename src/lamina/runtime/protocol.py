@@ -64,6 +64,9 @@ class Runtime(Protocol):
         *pid_file* gets the process's host pid while it runs (to kill it after a timeout).
         """
 
+    def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """Apply an OCI ``linux.resources`` object to a running container's cgroups."""
+
     def list(self) -> list[RuntimeState]:
         """Every container this runtime knows (under its state root)."""
 

@@ -150,6 +150,10 @@ class FakeRuntime:
             raise CommandNotFound(command)
         return self.exec_codes.get(command, 0)
 
+    def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        self.calls.append(FakeCall("update", container_id, {"resources": resources}))
+        self._get(container_id)
+
     def list(self) -> list[RuntimeState]:
         self.calls.append(FakeCall("list", ""))
         return list(self.containers.values())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lamina.container.health import SECOND, effective, parse_duration
+from lamina.cli.humanize import parse_go_duration as parse_duration
+from lamina.container.health import SECOND, effective
 from lamina.errors import InvalidOption
 
 

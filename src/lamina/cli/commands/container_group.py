@@ -17,7 +17,7 @@ from lamina.cli.context import echo, with_engine
 if TYPE_CHECKING:
     from lamina.engine.engine import Engine
 
-CONTAINER_VERBS = ("run", "create", "start", "stop", "kill", "pause", "unpause", "rename", "restart", "wait",
+CONTAINER_VERBS = ("run", "create", "start", "stop", "kill", "pause", "unpause", "rename", "update", "restart", "wait",
                    "rm", "logs", "exec", "top", "cp", "diff", "commit", "export")
 VERBS = {
     "ls": ("ps", "List containers"),
