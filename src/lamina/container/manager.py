@@ -65,6 +65,7 @@ from lamina.errors import (
     LaminaError,
     LayerNotFound,
     RuntimeFailed,
+    StoreCorrupted,
 )
 
 TYPE_CHECKING = False
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
     from lamina.container.volumes import VolumeRequest, VolumeStore
     from lamina.driver.protocol import Driver
     from lamina.network.bridge import BridgeNetwork
+    from lamina.network.networks import Network
     from lamina.runtime.protocol import Runtime
 
 log = get_logger(__name__)
@@ -533,8 +535,26 @@ class ContainerManager:
         if not data and not netns.exists():
             return False
         from lamina.network.bridge import Attachment
-        self.network.detach(container_id, netns, Attachment.from_json(data) if data else None)
+        if data:
+            self.network.detach(container_id, netns, Attachment.from_json(data))
+            return True
+        net, name = self._network_of(container_id)   # a crash between CNI ADD and the record
+        self.network.detach(container_id, netns, None, net=net, name=name)
         return True
+
+    def _network_of(self, container_id: str) -> tuple[Network | None, str | None]:
+        """The user network a container's record names (None: the default bridge), and its name."""
+        try:
+            container = self.store.load(container_id)
+        except (ContainerNotFound, StoreCorrupted):
+            return None, None
+        network_name = container.options.get("network_name")
+        if not network_name:
+            return None, container.name
+        from lamina.network.networks import NetworkStore
+        with contextlib.suppress(LaminaError):
+            return NetworkStore(self.root / "networks").get(str(network_name)), container.name
+        return None, container.name
 
     def finalize(self, container_id: str) -> None:
         """After the init exited: leave the network, drop the rw layer's mount and honour ``--rm``."""

@@ -185,19 +185,21 @@ class BridgeNetwork:
         log.debug("network attached id=%s network=%s result=%s", container_id, net.name, result)
         return Attachment(result, ports, net, name, aliases)
 
-    def detach(self, container_id: str, netns: Path, attachment: Attachment | None) -> None:
+    def detach(self, container_id: str, netns: Path, attachment: Attachment | None, *,
+               net: Network | None = None, name: str | None = None) -> None:
         """The namespace, CNI DEL, the port claims, then the netns file. Logs and goes on when a plugin fails.
 
         The namespace goes first (its veth end with it: a DEL without a netns is cheaper, and allowed); the
         file stays to the end, so a crash half-way leaves the mark that makes the next cleanup retry.
+        Without the *attachment* (a crash before it was recorded), *net* and *name* say what to undo.
         """
         ports = attachment.ports if attachment else ()
         prev = attachment.result if attachment else None
         _unmount(netns)
         try:
-            who = cni.Invocation(container_id, "", name=attachment.name if attachment else None)
+            who = cni.Invocation(container_id, "", name=attachment.name if attachment else name)
             plugins = conflist(self.state_dir, ports=bool(ports) or attachment is None,
-                               net=attachment.network if attachment else None)
+                               net=attachment.network if attachment else net)
             runtime_config = _runtime_config(ports, attachment.network, attachment.aliases) if attachment else {}
             for error in cni.delete(plugins, who, runtime_config, prev):
                 log.warning("network teardown id=%s: %s", container_id, error)

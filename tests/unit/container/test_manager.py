@@ -160,3 +160,30 @@ def test_paused_block_freezes_only_a_running_container(env):
     with manager.paused("idle"):
         assert manager.store.state(idle.id).status is State.CREATED
     assert [call.verb for call in runtime.calls if call.container_id == idle.id] == []
+
+
+class _Network:
+    """Records the detaches it is asked for (the bridge needs root and CNI)."""
+
+    def __init__(self) -> None:
+        self.detached: list[tuple] = []
+
+    def detach(self, container_id, netns, attachment, *, net=None, name=None) -> None:
+        self.detached.append((container_id, attachment, net.name if net else None, name))
+        netns.unlink(missing_ok=True)
+
+
+def test_crash_before_the_attachment_was_recorded_undoes_the_right_network(env, tmp_path, monkeypatch):
+    manager, _, _ = env
+    from lamina.network import networks
+    monkeypatch.setattr(networks, "_host_routes", lambda: [])
+    networks.NetworkStore(tmp_path / "networks").create("appnet")
+    c = manager.create(request(name="api", options=RunOptions(network="bridge", network_name="appnet")))
+    fake = _Network()
+    monkeypatch.setitem(manager.__dict__, "network", fake)
+    netns = manager.netns_path(c.id)
+    netns.parent.mkdir(parents=True, exist_ok=True)
+    netns.touch()   # CNI ADD ran, the record update did not
+    manager.disconnect(c.id, manager.store.state(c.id))
+    assert fake.detached == [(c.id, None, "appnet", "api")]
+    assert not netns.exists()
