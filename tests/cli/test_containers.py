@@ -304,6 +304,21 @@ def test_update_running_and_stopped(cli):
     assert cli.ok("exec", "upd", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes").strip() == str(96 << 20)
 
 
+def test_exec_env_file_host_env_and_privileged(cli, tmp_path, monkeypatch):
+    cli.ok("run", "-d", "--name", "ex", "busybox", "sleep", "30")
+    envs = tmp_path / "env"
+    envs.write_text("A=1\n# comment\nB=two\n")
+    monkeypatch.setenv("FROM_HOST", "hv")
+    out = cli.ok("exec", "--env-file", str(envs), "-e", "FROM_HOST", "-e", "B=three", "ex", "sh", "-c",
+                 "echo $A $B $FROM_HOST")
+    assert out == "1 three hv\n"
+    def caps(*flags: str) -> int:
+        line = cli.ok("exec", *flags, "ex", "grep", "CapEff", "/proc/self/status")
+        return int(line.split()[1], 16)
+    assert caps("--privileged") > caps() and caps("--privileged") & (1 << 21)   # CAP_SYS_ADMIN
+    assert not caps() & (1 << 21)
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

@@ -115,7 +115,7 @@ def parse_run(args: Sequence[str]) -> RunArgs | None:
 
 
 # ---------------------------------------------------------------- flags -> ContainerSpec
-def _host_env(items: list[str]) -> list[str]:
+def host_env(items: list[str]) -> list[str]:
     """"KEY" alone takes the host's value (dropped when unset), as docker does."""
     out = []
     for item in items:
@@ -126,7 +126,7 @@ def _host_env(items: list[str]) -> list[str]:
     return out
 
 
-def _env_files(paths: tuple[str, ...]) -> list[str]:
+def env_files(paths: tuple[str, ...]) -> list[str]:
     from lamina.errors import InvalidOption
     out: list[str] = []
     for path in paths:
@@ -136,7 +136,7 @@ def _env_files(paths: tuple[str, ...]) -> list[str]:
         except OSError as exc:
             raise InvalidOption(f"open {path}: {exc.strerror}") from None
         out += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    return _host_env(out)
+    return host_env(out)
 
 
 def _ulimits(items: tuple[str, ...]) -> dict[str, tuple[int, int]]:
@@ -325,7 +325,7 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
     publish, publish_all = _published(network, opts)
     options = RunOptions(
         args=tuple(command), entrypoint=entrypoint,
-        env=tuple(_env_files(opts["env_file"]) + _host_env(list(opts["env"]))),
+        env=tuple(env_files(opts["env_file"]) + host_env(list(opts["env"]))),
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], tty=opts["tty"],
         read_only=opts["read_only"], network=network, network_name=network_name,  # type: ignore[arg-type]
         network_aliases=_aliases(opts["network_alias"], network_name),

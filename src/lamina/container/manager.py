@@ -822,11 +822,16 @@ class ContainerManager:
         return container, state
 
     def exec(self, name_or_id: str, args: Sequence[str], *, env: Sequence[str] = (), user: str | None = None,
-             workdir: str | None = None, tty: bool = False, detach: bool = False,
+             workdir: str | None = None, tty: bool = False, detach: bool = False, privileged: bool = False,
              stdio: tuple[int, int, int] | None = None) -> int:
-        """Run *args* in the running container (crun exec); its exit status, or 0 when detached."""
+        """Run *args* in the running container (crun exec); its exit status, or 0 when detached.
+        *privileged*: every capability the host allows, as ``run --privileged`` gives."""
         container, _ = self._running(name_or_id, "exec in")
         process = self.exec_process(container, args, env=env, user=user, workdir=workdir, tty=tty)
+        if privileged:
+            from lamina.container.ocispec import resolve_capabilities
+            caps = list(resolve_capabilities(RunOptions(privileged=True), self.host))
+            process["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
         if not detach:
             return self.runtime.exec(container.id, process, tty=tty, stdio=stdio)
         if os.fork() == 0:  # detached: a child in its own session runs crun exec and exits

@@ -1,4 +1,4 @@
-"""``lamina exec [-d] [-i] [-t] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]``.
+"""``lamina exec [-d] [-i] [-t] [-e K=V] [--env-file F] [-u USER] [-w DIR] [--privileged] CONTAINER COMMAND…``.
 
 Must not hold business logic. Exits with the command's status; engine errors exit 125,
 126/127 when the command cannot be invoked or is not found.
@@ -21,19 +21,25 @@ if TYPE_CHECKING:
 @click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY")
 @click.option("-e", "--env", multiple=True, help="Set environment variables")
+@click.option("--env-file", multiple=True, help="Read in a file of environment variables")
+@click.option("--privileged", is_flag=True, help="Give extended privileges to the command")
 @click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
 @click.option("-w", "--workdir", help="Working directory inside the container")
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @with_engine
 def command(engine: Engine, detach: bool, interactive: bool, tty: bool, env: tuple[str, ...],
-            user: str | None, workdir: str | None, container: str, command: tuple[str, ...]) -> None:
+            env_file: tuple[str, ...], privileged: bool, user: str | None, workdir: str | None, container: str,
+            command: tuple[str, ...]) -> None:
     """Execute a command in a running container."""
     import os
 
     from lamina.cli.main import engine_errors_exit
+    from lamina.cli.runflags import env_files, host_env
     engine_errors_exit(125)
+    environment = env_files(env_file) + host_env(list(env))   # "KEY" alone takes the host's value
     stdin = 0 if interactive else os.open(os.devnull, os.O_RDONLY)
-    code = engine.containers.exec(container, list(command), env=list(env), user=user, workdir=workdir,
-                                  tty=tty, detach=detach, stdio=None if tty else (stdin, 1, 2))
+    code = engine.containers.exec(container, list(command), env=environment, user=user, workdir=workdir,
+                                  tty=tty, detach=detach, privileged=privileged,
+                                  stdio=None if tty else (stdin, 1, 2))
     raise SystemExit(code)
