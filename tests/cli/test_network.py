@@ -307,3 +307,40 @@ def test_loopback_up_and_sharing_another_containers_namespaces(cli: Lamina) -> N
     cli.ok("stop", "-t", "1", "srv")
     stopped = cli("start", "joiner")
     assert stopped.code != 0 and "join the network namespace" in stopped.err
+
+
+def test_network_connect_and_disconnect(cli: Lamina) -> None:
+    cli.ok("network", "create", "front")
+    cli.ok("network", "create", "back")
+    try:
+        cli.ok("run", "-d", "--name", "api", "--network", "front", "busybox", "sleep", "30")
+        cli.ok("run", "-d", "--name", "store", "--network", "back", "busybox", "sleep", "30")
+        store_ip = _inspect(cli, "store")["NetworkSettings"]["Networks"]["back"]["IPAddress"]
+        assert cli("exec", "api", "ping", "-c1", "-W1", store_ip).code != 0   # isolated networks
+        cli.ok("network", "connect", "--alias", "backend", "back", "api")
+        assert cli.ok("exec", "api", "ping", "-c1", "-W2", store_ip).startswith("PING")
+        networks = _inspect(cli, "api")["NetworkSettings"]["Networks"]
+        assert set(networks) == {"front", "back"} and networks["back"]["Aliases"] == ["api", "backend"]
+        assert cli.ok("ps", "--filter", "name=api", "--format", "{{.Networks}}") == "front,back\n"
+        if _dnsname():   # the other containers on the connected network find it by name and alias
+            out = cli.ok("exec", "store", "ping", "-c1", "-W2", "backend")
+            assert f"({networks['back']['IPAddress']})" in out.splitlines()[0]
+        busy = cli("network", "rm", "back")
+        assert busy.code == 1 and "api" in busy.err
+        assert "already exists" in cli("network", "connect", "back", "api").err
+        assert "first network" in cli("network", "disconnect", "front", "api").err
+        cli.ok("network", "disconnect", "back", "api")
+        assert set(_inspect(cli, "api")["NetworkSettings"]["Networks"]) == {"front"}
+        assert cli("exec", "api", "ping", "-c1", "-W1", store_ip).code != 0
+        cli.ok("stop", "-t", "1", "api")
+        cli.ok("network", "connect", "back", "api")   # a stopped container: at its next start
+        cli.ok("start", "api")
+        assert set(_inspect(cli, "api")["NetworkSettings"]["Networks"]) == {"front", "back"}
+        assert "host" in cli("network", "connect", "back", cli.ok(
+            "run", "-d", "--network", "host", "busybox", "sleep", "30").strip()).err
+    finally:
+        ids = cli("ps", "-aq").out.split()
+        if ids:
+            cli("rm", "-f", *ids)
+        cli("network", "rm", "front", "back")
+    assert subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout.count("lm-") == 0

@@ -57,7 +57,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "export": ("export", "Export a container's filesystem as a tar archive"),
     "container": ("container_group", "Manage containers"),
     "volume": ("volume", "Manage volumes"),
-    "network": ("network", "Manage networks (bridge, host, none)"),
+    "network": ("network", "Manage networks"),
     "system": ("system", "Manage lamina (df, check, prune)"),
     "info": ("info", "Display system-wide information"),
     "version": ("version", "Show the lamina version information"),

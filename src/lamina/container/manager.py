@@ -498,6 +498,9 @@ class ContainerManager:
                 from lamina.network.networks import DNS_DOMAIN
                 resolv = dns_resolv_conf(attachment.gateway, DNS_DOMAIN, container.options)
                 atomic_write(etc / "resolv.conf", resolv, durable=False)
+            if container.options.get("connected"):
+                from lamina.container.netconnect import plug_all
+                plug_all(self, container)
         except BaseException:
             self.network.detach(container.id, netns, attachment)
             raise
@@ -526,7 +529,7 @@ class ContainerManager:
         """After it exited: CNI DEL, the netns and the port claims (also what a crash left)."""
         if self._leave_network(container_id, state):
             with contextlib.suppress(ContainerNotFound):
-                self.update_state(container_id, network=None)
+                self.update_state(container_id, network=None, networks=None)
 
     def _leave_network(self, container_id: str, state: ContainerState) -> bool:
         """``disconnect`` without the record update (for callers holding the container lock)."""
@@ -534,6 +537,9 @@ class ContainerManager:
         netns = self.netns_path(container_id)
         if not data and not netns.exists():
             return False
+        if state.extra.get("networks"):
+            from lamina.container.netconnect import unplug_all
+            unplug_all(self, container_id, state)
         from lamina.network.bridge import Attachment
         if data:
             self.network.detach(container_id, netns, Attachment.from_json(data))
@@ -645,7 +651,7 @@ class ContainerManager:
             opts = _run_options({**container.options, **changes})
             from lamina.container.ocispec import resolve_resources
             resources = resolve_resources(opts, self.host).to_dict()
-            updated = replace(container, options=_options_json(replace(opts, mounts=())))
+            updated = replace(container, options={**container.options, **_options_json(replace(opts, mounts=()))})
             bundle = self.store.bundle(container.id) / "config.json"
             config = json.loads(bundle.read_bytes())
             if self.host.cgroups_usable:

@@ -276,7 +276,7 @@ class ContainerService:
         from lamina.network.networks import default_network
         attached: dict[str, dict[str, Any]] = {}
         for container, state in self.list():
-            if (a := _attachment(state)) is not None:
+            for a in _all_attachments(state):
                 attached.setdefault(a.network.name, {})[container.id] = {
                     "Name": container.name, "MacAddress": a.mac, "IPv4Address": f"{a.address}/{a.prefix}",
                     "IPv6Address": ""}
@@ -299,7 +299,8 @@ class ContainerService:
         if name in PREDEFINED:
             raise InvalidArgument(f"{name} is a pre-defined network and cannot be removed")
         net = self.network_store.get(name)
-        users = [c.name for c, s in self.list() if s.running and c.options.get("network_name") == net.name]
+        from lamina.container.netconnect import names
+        users = [c.name for c, s in self.list() if s.running and net.name in names(c)]
         if users:
             raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints "
                            f"({', '.join(users)})", network=net.name)
@@ -307,9 +308,20 @@ class ContainerService:
         remove_host_side(STATE_DIR, net)
         return net
 
+    def connect_network(self, network: str, name: str, *, aliases: Sequence[str] = ()) -> Container:
+        """``network connect``: one more network for a bridge container (now, if it runs)."""
+        from lamina.container.netconnect import connect_network
+        return connect_network(self.manager, name, network, aliases=aliases)
+
+    def disconnect_network(self, network: str, name: str) -> Container:
+        """``network disconnect`` of a network ``connect`` added."""
+        from lamina.container.netconnect import disconnect_network
+        return disconnect_network(self.manager, name, network)
+
     def prune_networks(self) -> builtins.list[str]:
         """``network prune``: the user networks no container (running or not) names; their names."""
-        used = {c.options.get("network_name") for c, _ in self.list()}
+        from lamina.container.netconnect import names
+        used = {n for c, _ in self.list() if c.options.get("network") == "bridge" for n in names(c)}
         return [self.remove_network(n.name).name for n in self.network_store.list() if n.name not in used]
 
     # ------------------------------------------------------------ inspect
@@ -391,6 +403,13 @@ def _attachment(state: ContainerState) -> Attachment | None:
     return Attachment.from_json(data)
 
 
+def _all_attachments(state: ContainerState) -> builtins.list[Attachment]:
+    """A running bridge container's attachments: its first network's, then the connected ones'."""
+    from lamina.container.netconnect import attachments
+    first = _attachment(state)
+    return ([first] if first else []) + attachments(state)
+
+
 def _network_settings(container: Container, state: ContainerState) -> dict[str, Any]:
     """docker's ``NetworkSettings``: address, gateway, MAC and ports while a bridge container runs."""
     from lamina.network.ports import docker_ports
@@ -398,13 +417,16 @@ def _network_settings(container: Container, state: ContainerState) -> dict[str, 
     out: dict[str, Any] = {"Ports": docker_ports(attached.ports) if attached else {}, "IPAddress": "",
                            "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Networks": {}}
     if attached is not None:
-        net = attached.network
-        endpoint = {"NetworkID": net.id, "IPAddress": attached.address, "IPPrefixLen": attached.prefix,
-                    "Gateway": attached.gateway, "MacAddress": attached.mac,
-                    "Aliases": [container.name, *attached.aliases] if net.user_defined else None}
-        out.update({k: v for k, v in endpoint.items() if k not in ("NetworkID", "Aliases")})
-        out["Networks"] = {net.name: endpoint}
+        out.update({k: v for k, v in _endpoint(container, attached).items() if k not in ("NetworkID", "Aliases")})
+        out["Networks"] = {a.network.name: _endpoint(container, a) for a in _all_attachments(state)}
     return out
+
+
+def _endpoint(container: Container, attached: Attachment) -> dict[str, Any]:
+    net = attached.network
+    return {"NetworkID": net.id, "IPAddress": attached.address, "IPPrefixLen": attached.prefix,
+            "Gateway": attached.gateway, "MacAddress": attached.mac,
+            "Aliases": [container.name, *attached.aliases] if net.user_defined else None}
 
 
 def _state_json(state: ContainerState) -> dict[str, Any]:

@@ -128,12 +128,13 @@ def remove_host_side(state_dir: Path, net: Network) -> None:
 class Attachment:
     """A running container's place on the network: address, gateway, MAC and the host ports it got."""
 
-    __slots__ = ("address", "aliases", "gateway", "mac", "name", "network", "ports", "prefix", "result")
+    __slots__ = ("address", "aliases", "gateway", "ifname", "mac", "name", "network", "ports", "prefix", "result")
 
     def __init__(self, result: dict[str, Any], ports: Sequence[PortMapping], network: Network | None = None,
-                 name: str | None = None, aliases: Sequence[str] = ()) -> None:
+                 name: str | None = None, aliases: Sequence[str] = (), ifname: str = "eth0") -> None:
         self.result, self.ports, self.network = result, tuple(ports), network or default_network()
         self.name, self.aliases = name, tuple(aliases)   # the container's, as the network's DNS knows it
+        self.ifname = ifname
         ips = result.get("ips") or [{}]
         address, _, prefix = str(ips[0].get("address", "")).partition("/")
         self.address, self.prefix = address, int(prefix or 0)
@@ -147,14 +148,14 @@ class Attachment:
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result, "ports": [p.spec for p in self.ports], "network": self.network.to_json(),
-                "name": self.name, "aliases": list(self.aliases)}
+                "name": self.name, "aliases": list(self.aliases), "ifname": self.ifname}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attachment:
         from lamina.network.ports import from_specs
         net = Network.from_json(data["network"]) if data.get("network") else None
         return cls(dict(data.get("result") or {}), from_specs(data.get("ports") or ()), net, data.get("name"),
-                   data.get("aliases") or ())
+                   data.get("aliases") or (), str(data.get("ifname") or "eth0"))
 
 
 class BridgeNetwork:
@@ -184,6 +185,25 @@ class BridgeNetwork:
             raise
         log.debug("network attached id=%s network=%s result=%s", container_id, net.name, result)
         return Attachment(result, ports, net, name, aliases)
+
+    def add_interface(self, container_id: str, netns: Path, net: Network, *, ifname: str, name: str | None,
+                      aliases: Sequence[str] = ()) -> Attachment:
+        """One more network for a running container (``network connect``): CNI ADD of *net* as *ifname*
+        in its existing *netns*, no published ports."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ensure_host_rules(self.state_dir, net)
+        who = cni.Invocation(container_id, str(netns), ifname=ifname, name=name)
+        result = cni.add(conflist(self.state_dir, ports=False, net=net), who, _runtime_config((), net, aliases))
+        return Attachment(result, (), net, name, aliases, ifname)
+
+    def remove_interface(self, container_id: str, netns: Path | None, attachment: Attachment) -> None:
+        """CNI DEL of one of ``add_interface``'s (in *netns* while it lives); logs and goes on on errors."""
+        who = cni.Invocation(container_id, str(netns) if netns and netns.exists() else "", ifname=attachment.ifname,
+                             name=attachment.name)
+        plugins = conflist(self.state_dir, ports=False, net=attachment.network)
+        runtime_config = _runtime_config((), attachment.network, attachment.aliases)
+        for error in cni.delete(plugins, who, runtime_config, attachment.result):
+            log.warning("network disconnect id=%s network=%s: %s", container_id, attachment.network.name, error)
 
     def detach(self, container_id: str, netns: Path, attachment: Attachment | None, *,
                net: Network | None = None, name: str | None = None) -> None:

@@ -1,9 +1,9 @@
-"""``lamina network ls|inspect|create|rm|prune``: docker's networks, with docker's output shapes.
+"""``lamina network ls|inspect|create|rm|prune|connect|disconnect``: docker's networks, in docker's shapes.
 
 docker's default networks (``bridge``: ``lamina0``, 10.89.0.0/16, NAT and published ports; ``host``;
 ``none``) and user-defined bridge networks, each with its own bridge, subnet and a DNS server for
-the names of its containers (``lamina.network.networks``). ``connect``/``disconnect`` of a running
-container are not there: a container joins one network, at ``run``/``create`` (``--network NAME``).
+the names of its containers (``lamina.network.networks``). ``connect``/``disconnect`` add and remove
+more networks of a bridge container (``lamina.container.netconnect``); the one it was created on stays.
 Must not hold business logic.
 """
 
@@ -96,6 +96,26 @@ def rm(engine: Engine, names: tuple[str, ...]) -> None:
             failed = exc
     if failed is not None:
         raise SystemExit(1)
+
+
+@command.command("connect", context_settings=CTX)
+@click.argument("network")
+@click.argument("container")
+@click.option("--alias", "aliases", multiple=True, help="Add network-scoped alias for the container")
+@with_engine
+def connect(engine: Engine, network: str, container: str, aliases: tuple[str, ...]) -> None:
+    """Connect a container to a network."""
+    engine.containers.connect_network(network, container, aliases=aliases)
+
+
+@command.command("disconnect", context_settings=CTX)
+@click.argument("network")
+@click.argument("container")
+@click.option("-f", "--force", is_flag=True, help="Force the container to disconnect from a network")
+@with_engine
+def disconnect(engine: Engine, network: str, container: str, force: bool) -> None:
+    """Disconnect a container from a network."""
+    engine.containers.disconnect_network(network, container)
 
 
 @command.command("prune", context_settings=CTX)

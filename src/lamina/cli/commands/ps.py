@@ -72,14 +72,21 @@ def row(engine: Engine, container: Container, state: ContainerState, *, no_trunc
         "Status": status_text(state, now), "State": state.status.value,
         "Ports": ps_text(engine.containers.ports(container, state)),
         "Names": container.name, "Labels": ",".join(f"{k}={v}" for k, v in _labels(container).items()),
-        "Networks": container.options.get("network_name") or {"bridge": "bridge", "host": "host"}.get(
-            str(container.options.get("network")), "none"),
+        "Networks": _networks(container),
         "Mounts": ",".join(m.name or m.source for m in container.mounts),
     }
     if size:
         rw = engine.containers.size(container)
         out["Size"] = f"{human_size(rw)} (virtual {human_size(rw + engine.containers.image_size(container))})"
     return out
+
+
+def _networks(container: Container) -> str:
+    """docker's NETWORKS column: every network of a bridge container, else host or none."""
+    if container.options.get("network") == "bridge":
+        from lamina.container.netconnect import names
+        return ",".join(names(container))
+    return "host" if container.options.get("network") == "host" else "none"
 
 
 def _labels(container: Container) -> dict[str, str]:
@@ -105,7 +112,7 @@ def _match(container: Container, state: ContainerState, key: str, value: str) ->
     if key == "health":
         return str((state.health or {}).get("Status", "none")) == value
     if key == "network":
-        return value == (container.options.get("network_name") or container.options.get("network"))
+        return value in _networks(container).split(",")
     if key == "label":
         name, sep, wanted = value.partition("=")
         labels = _labels(container)
