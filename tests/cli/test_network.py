@@ -344,3 +344,23 @@ def test_network_connect_and_disconnect(cli: Lamina) -> None:
             cli("rm", "-f", *ids)
         cli("network", "rm", "front", "back")
     assert subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout.count("lm-") == 0
+
+
+def test_fixed_ip_and_mac_on_a_user_network(cli: Lamina) -> None:
+    cli.ok("network", "create", "--subnet", "10.97.0.0/24", "fixed")
+    try:
+        out = cli.ok("run", "--rm", "--network", "fixed", "--ip", "10.97.0.50", "--mac-address", "02:42:AC:11:00:99",
+                     "busybox", "sh", "-c", "ip -4 -o addr show eth0; cat /sys/class/net/eth0/address")
+        assert "inet 10.97.0.50/24" in out and out.endswith("02:42:ac:11:00:99\n")
+        cli.ok("run", "-d", "--name", "pinned", "--network", "fixed", "--ip", "10.97.0.60", "busybox", "sleep", "30")
+        taken = cli("run", "--rm", "--network", "fixed", "--ip", "10.97.0.60", "busybox", "true")
+        assert taken.code == 125 and "10.97.0.60" in taken.err
+        for args, words in ((("--network", "fixed", "--ip", "10.98.0.1"), "not a host address"),
+                            (("--network", "fixed", "--ip", "10.97.0.1"), "gateway"),
+                            (("--ip", "10.89.0.9"), "user defined networks only"),
+                            (("--mac-address", "zz"), "not a valid mac address")):
+            res = cli("run", "--rm", *args, "busybox", "true")
+            assert res.code == 125 and words in res.err, res.err
+    finally:
+        cli("rm", "-f", "pinned")
+        cli("network", "rm", "fixed")

@@ -40,6 +40,8 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("--network", "--net"), "network", help="Connect a container to a network (bridge, none, host)",
          default="default"),
     Flag(("--network-alias",), "network_alias", MULTI, help="Add network-scoped alias for the container"),
+    Flag(("--ip",), "ip", help="IPv4 address (e.g., 172.30.100.104) on a user-defined network"),
+    Flag(("--mac-address",), "mac_address", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
     Flag(("-p", "--publish"), "publish", MULTI, help="Publish a container's port(s) to the host"),
     Flag(("-P", "--publish-all"), "publish_all", FLAG, help="Publish all exposed ports to random ports"),
     Flag(("--restart",), "restart", help="Restart policy to apply when a container exits", default="no"),
@@ -290,6 +292,31 @@ def _aliases(aliases: Sequence[str], network_name: str | None) -> tuple[str, ...
     return tuple(aliases)
 
 
+def _address(ip: str | None, network_name: str | None) -> str | None:
+    if ip is None:
+        return None
+    from lamina.errors import InvalidOption
+    if network_name is None:
+        raise InvalidOption("user specified IP address is supported on user defined networks only")
+    import ipaddress
+    try:
+        return str(ipaddress.IPv4Address(ip))
+    except ValueError:
+        raise InvalidOption(f"invalid IPv4 address: {ip}") from None
+
+
+def _mac(mac: str | None, network: str) -> str | None:
+    if mac is None:
+        return None
+    from lamina.errors import InvalidOption
+    parts = mac.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts):
+        raise InvalidOption(f"{mac} is not a valid mac address")
+    if network != "bridge":
+        raise InvalidOption("conflicting options: mac-address and the network mode")
+    return mac.lower()
+
+
 def _joins(opts: dict[str, Any]) -> dict[str, str]:
     """``--network/--pid/--ipc container:NAME``: the namespaces to share with another container."""
     join = {kind: str(opts[kind]).removeprefix("container:") for kind in ("network", "pid", "ipc")
@@ -329,6 +356,7 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], tty=opts["tty"],
         read_only=opts["read_only"], network=network, network_name=network_name,  # type: ignore[arg-type]
         network_aliases=_aliases(opts["network_alias"], network_name),
+        ip=_address(opts["ip"], network_name), mac_address=_mac(opts["mac_address"], network),
         publish=publish,
         publish_all=publish_all, privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
         cap_drop=tuple(opts["cap_drop"]), cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],

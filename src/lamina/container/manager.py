@@ -487,7 +487,8 @@ class ContainerManager:
             from lamina.network.networks import NetworkStore
             net = NetworkStore(self.root / "networks").get(str(container.options["network_name"]))
         attachment = self.network.attach(container.id, netns, mappings, net=net, name=container.name,
-                                         aliases=container.options.get("network_aliases") or ())
+                                         aliases=container.options.get("network_aliases") or (),
+                                         ip=container.options.get("ip"), mac=container.options.get("mac_address"))
         try:
             self.update_state(container.id, network=attachment.to_json())
             extra = extra_hosts_text(container.options.get("extra_hosts") or (), attachment.gateway)

@@ -114,6 +114,8 @@ class RunOptions(Record):
     network: Network = "private"
     network_name: str | None = None           # a user-defined network (network == "bridge"); None: docker's bridge
     network_aliases: Sequence[str] = ()       # --network-alias: more names on that network's DNS
+    ip: str | None = None                     # --ip: this IPv4 address on the user network
+    mac_address: str | None = None            # --mac-address
     publish: Sequence[str] = ()               # -p, canonical texts (lamina.network.ports); bridge only
     publish_all: bool = False                 # -P: every ExposedPorts entry to a free host port
     memory: int | None = None                 # bytes; swap is limited to the same (OOM observable)

@@ -84,6 +84,8 @@ class ContainerService:
         if spec.options.network_name:   # docker checks the network before the image
             net = self.network_store.get(spec.options.network_name)
             spec = replace(spec, options=replace(spec.options, network_name=net.name))
+            if spec.options.ip is not None:
+                net.check_address(spec.options.ip)
         if spec.options.join:   # by id: a name can be reused later
             join = {kind: self.get(target)[0].id for kind, target in spec.options.join.items()}
             spec = replace(spec, options=replace(spec.options, join=join))

@@ -166,10 +166,12 @@ class BridgeNetwork:
 
     # ------------------------------------------------------------ attach / detach
     def attach(self, container_id: str, netns: Path, mappings: Sequence[PortMapping], *,
-               net: Network | None = None, name: str | None = None, aliases: Sequence[str] = ()) -> Attachment:
+               net: Network | None = None, name: str | None = None, aliases: Sequence[str] = (),
+               ip: str | None = None, mac: str | None = None) -> Attachment:
         """Make *netns*, claim host ports (0 → a free one), run CNI ADD on *net* (default ``bridge``),
-        registering *name* and *aliases* with the network's DNS. Undone on any error."""
-        who = cni.Invocation(container_id, str(netns), name=name)
+        registering *name* and *aliases* with the network's DNS, with *ip* and *mac* when asked for.
+        Undone on any error."""
+        who = cni.Invocation(container_id, str(netns), name=name, ip=ip, mac=mac)
         net = net or default_network()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ensure_host_rules(self.state_dir, net)

@@ -36,11 +36,13 @@ class Invocation:
     __slots__ = ("args", "container_id", "ifname", "netns", "path")
 
     def __init__(self, container_id: str, netns: str, *, ifname: str = "eth0", path: str | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, ip: str | None = None, mac: str | None = None) -> None:
         self.container_id, self.netns, self.ifname = container_id, netns, ifname
         self.path = path or plugin_dir()
-        # the container's name, where podman passes it: the dnsname plugin registers it
-        self.args = f"IgnoreUnknown=1;K8S_POD_NAME={name}" if name else ""
+        # the container's name where podman passes it (the dnsname plugin registers it), and the
+        # address (host-local) and MAC (bridge) asked for
+        args = [f"K8S_POD_NAME={name}" if name else "", f"IP={ip}" if ip else "", f"MAC={mac}" if mac else ""]
+        self.args = ";".join(["IgnoreUnknown=1", *filter(None, args)]) if any(args) else ""
 
     def env(self, command: str) -> dict[str, str]:
         return {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_COMMAND": command,

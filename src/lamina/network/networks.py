@@ -53,6 +53,14 @@ class Network(Record):
     def user_defined(self) -> bool:
         return self.name != DEFAULT_NAME
 
+    def check_address(self, address: str) -> None:
+        """``--ip``: a host address of the subnet other than the gateway; InvalidArgument otherwise."""
+        import ipaddress
+        net, ip = ipaddress.IPv4Network(self.subnet), ipaddress.IPv4Address(address)
+        if ip not in net or ip in (net.network_address, net.broadcast_address, ipaddress.IPv4Address(self.gateway)):
+            raise InvalidArgument(f"invalid address {address}: not a host address of network {self.name} "
+                                  f"({self.subnet}, gateway {self.gateway})")
+
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "labels": dict(self.labels)}
 
