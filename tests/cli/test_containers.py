@@ -319,6 +319,26 @@ def test_exec_env_file_host_env_and_privileged(cli, tmp_path, monkeypatch):
     assert not caps() & (1 << 21)
 
 
+def test_log_rotation_follow_and_driver_none(cli):
+    cid = cli.ok("run", "-d", "--name", "rot", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "busybox",
+                 "sh", "-c", "sleep 0.5; i=0; while [ $i -lt 100 ]; do echo line-$i; i=$((i+1)); usleep 10000; done")
+    followed = cli.ok("logs", "-f", "rot").split()
+    assert followed == [f"line-{i}" for i in range(100)]   # every line, across the renames
+    kept = cli.ok("logs", "rot").split()
+    assert kept and kept[-1] == "line-99" and len(kept) < 100
+    assert kept == followed[-len(kept):]
+    record = cli.root / "containers" / cid.strip()
+    files = [p for p in record.iterdir() if p.name.startswith("container.log")]
+    assert len(files) == 3 and all(f.stat().st_size <= 1024 for f in files)
+    assert _inspect(cli, "rot")["HostConfig"]["LogConfig"] == {"Type": "json-file",
+                                                                "Config": {"max-size": "1k", "max-file": "3"}}
+    cli.ok("run", "--name", "quiet", "--log-driver", "none", "busybox", "echo", "hi")
+    res = cli("logs", "quiet")
+    assert res.code != 0 and "does not support reading" in res.err
+    assert cli("run", "--rm", "--log-opt", "foo=1", "busybox", "true").code == 125
+    assert cli("run", "--rm", "--log-opt", "max-file=2", "busybox", "true").code == 125
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

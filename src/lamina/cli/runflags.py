@@ -81,6 +81,9 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("--memory-reservation",), "memory_reservation", help="Memory soft limit"),
     Flag(("--group-add",), "group_add", MULTI, help="Add additional groups to join"),
     Flag(("--cidfile",), "cidfile", help="Write the container ID to the file"),
+    Flag(("--log-driver",), "log_driver", help="Logging driver for the container (json-file, none)",
+         default="json-file"),
+    Flag(("--log-opt",), "log_opt", MULTI, help="Log driver options (max-size, max-file)"),
     Flag(("--health-cmd",), "health_cmd", help="Command to run to check health"),
     Flag(("--health-interval",), "health_interval", help="Time between running the check (ms|s|m|h)"),
     Flag(("--health-timeout",), "health_timeout", help="Maximum time to allow one check to run (ms|s|m|h)"),
@@ -226,6 +229,26 @@ def _health(opts: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
+def _log_opts(driver: str | None, items: Sequence[str]) -> dict[str, str]:
+    """``--log-opt``s, checked as docker's json-file driver does (max-size a size, max-file a count > 0)."""
+    from lamina.errors import InvalidOption
+    if (driver or "json-file") not in ("json-file", "none"):
+        raise InvalidOption(f"logging driver {driver!r} is not supported (json-file, none)")
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("max-size", "max-file") or driver == "none":
+            raise InvalidOption(f"unknown log opt '{key}' for {driver or 'json-file'} log driver")
+        out[key] = value
+    if "max-size" in out:
+        _size(out["max-size"])
+    if "max-file" in out and (not out["max-file"].isdigit() or int(out["max-file"]) < 1):
+        raise InvalidOption("max-file cannot be less than 1")
+    if "max-file" in out and int(out["max-file"]) > 1 and "max-size" not in out:
+        raise InvalidOption("max-file cannot be greater than 1 without max-size")
+    return out
+
+
 def _swap(text: str | None) -> int | None:
     if text is None:
         return None
@@ -348,6 +371,7 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
     from lamina.engine.containers import ContainerSpec
     entrypoint = None if opts["entrypoint"] is None else ([opts["entrypoint"]] if opts["entrypoint"] else [])
     join = _joins(opts)
+    log_opts = _log_opts(opts["log_driver"], opts["log_opt"])
     network, network_name = ("none", None) if "network" in join else _network(opts["network"])
     publish, publish_all = _published(network, opts)
     options = RunOptions(
@@ -368,6 +392,8 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         devices=tuple(opts["device"]), pid="" if "pid" in join else opts["pid"] or "",
         ipc="" if "ipc" in join else opts["ipc"] or "", uts=opts["uts"] or "", join=join,
         sysctls=_sysctls(opts["sysctl"]), group_add=tuple(opts["group_add"]), health=_health(opts),
+        log_driver=opts["log_driver"] or "json-file", log_opts=log_opts,
+        log_max_size=_size(log_opts["max-size"]) if "max-size" in log_opts else None,
         **_limits(opts))
     if options.extra_hosts or options.dns:
         from lamina.container.ocispec import check_network_options

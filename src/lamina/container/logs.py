@@ -7,10 +7,16 @@ it pipe fds, ``logs`` hands it a path. Each line of the file is one JSON object:
 
 A chunk without a trailing newline is flushed as its own record when the pipe closes
 (docker does the same at 16 KiB or EOF).
+
+``--log-opt max-size=…`` rotates as docker's json-file driver does: a record that would take the
+file past the size first renames ``path`` to ``path.1`` (``path.1`` to ``path.2`` …, the oldest
+beyond ``max-file`` dropped; with ``max-file=1`` the file is started again). Readers take the
+rotated files oldest first; a follower notices the rename and finishes the old file first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -36,18 +42,46 @@ class LogEntry(Record):
 class LogWriter:
     """Appends records to a json-file log; safe to share between the stdout and stderr pumps."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_size: int | None = None, max_files: int = 1) -> None:
+        self._path, self._max_size, self._max_files = path, max_size, max(1, max_files)
         self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+        self._size = self._file.tell()
         self._lock = threading.Lock()
 
     def write(self, stream: str, data: bytes) -> None:
         record = {"log": data.decode("utf-8", errors="replace"), "stream": stream, "time": timestamp_ns()}
         line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
         with self._lock:
+            if self._max_size and self._size and self._size + len(line) > self._max_size:
+                self._rotate()
             self._file.write(line)
+            self._size += len(line)
+
+    def _rotate(self) -> None:
+        self._file.close()
+        if self._max_files == 1:
+            self._path.unlink(missing_ok=True)
+        for n in range(self._max_files - 1, 0, -1):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(rotated(self._path, n - 1), rotated(self._path, n))
+        self._file = open(self._path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+        self._size = 0
 
     def close(self) -> None:
         self._file.close()
+
+
+def rotated(path: Path, n: int) -> Path:
+    """The *n*-th rotated file of a log (0: the log itself)."""
+    return path if n == 0 else path.with_name(f"{path.name}.{n}")
+
+
+def log_files(path: Path) -> list[Path]:
+    """The log's files, oldest first: ``path.N`` … ``path.1``, ``path``."""
+    n = 1
+    while rotated(path, n).exists():
+        n += 1
+    return [rotated(path, k) for k in range(n - 1, 0, -1)] + [path]
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -107,37 +141,38 @@ def _parse(line: bytes) -> LogEntry | None:
 
 
 def read_logs(path: Path, *, tail: int | None = None) -> list[LogEntry]:
-    """Every record of the log (the last *tail* ones when given); an absent log is empty."""
-    try:
-        with open(path, "rb") as f:
-            lines = deque(f, maxlen=tail) if tail is not None else list(f)
-    except FileNotFoundError:
-        return []
+    """Every record of the log and its rotated files (the last *tail* ones when given); an absent log is
+    empty."""
     if tail == 0:
         return []
+    lines: deque[bytes] = deque(maxlen=tail)
+    for file in log_files(path):
+        with contextlib.suppress(FileNotFoundError), open(file, "rb") as f:
+            lines.extend(f)
     return [e for e in (_parse(line) for line in lines) if e is not None]
 
 
 def follow_logs(path: Path, *, tail: int | None, running: Callable[[], bool],
                 poll: float = 0.05) -> Iterator[LogEntry]:
     """Yield the log's records, then new ones as they are written, until the container stops."""
-    offset = 0
-    try:
-        offset = path.stat().st_size
-    except FileNotFoundError:
-        pass
+    inode, offset = _position(path)
     yield from read_logs(path, tail=tail)
     partial = b""
     while True:
         alive = running()
-        try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-        except FileNotFoundError:
-            data = b""
-        offset += len(data)
-        *lines, partial = (partial + data).split(b"\n")
+        now_inode, size = _position(path)
+        data = b""
+        if inode is not None and now_inode != inode:   # rotated: the rest of the old file, then the new
+            old = rotated(path, 1)
+            if _position(old)[0] == inode:
+                data = _read_from(old, offset)
+            offset = 0
+        elif size < offset:   # started again in place (max-file=1, the inode number reused)
+            offset = 0
+        inode = now_inode
+        new = _read_from(path, offset)
+        offset += len(new)
+        *lines, partial = (partial + data + new).split(b"\n")
         for line in lines:
             entry = _parse(line)
             if entry is not None:
@@ -145,3 +180,21 @@ def follow_logs(path: Path, *, tail: int | None, running: Callable[[], bool],
         if not alive:
             return
         time.sleep(poll)
+
+
+def _position(path: Path) -> tuple[int | None, int]:
+    """(inode, size) of a log file; (None, 0) when it is not there."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None, 0
+    return st.st_ino, st.st_size
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read()
+    except FileNotFoundError:
+        return b""

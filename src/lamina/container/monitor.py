@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lamina.container.health import HealthChecker
+    from lamina.container.logs import LogWriter
     from lamina.container.manager import ContainerManager
     from lamina.container.model import Container
     from lamina.runtime.protocol import Runtime
@@ -323,8 +324,8 @@ class Supervisor:
             pid = int(pid_file.read_text().strip())
         except (OSError, ValueError) as exc:
             raise RuntimeFailed(f"start container: {exc}") from exc
-        from lamina.container.logs import LogWriter, pump
-        self._writer = LogWriter(self.manager.store.log_path(self.cid))
+        from lamina.container.logs import pump
+        self._writer = self._log_writer()
         self._server.stdin_fd = master if self.container.interactive else None
         self._pumps = [pump(master, "stdout", self._writer, None, self._server.send)]
         return pid
@@ -353,13 +354,22 @@ class Supervisor:
         return fds[0]
 
     def _start_pumps(self, out_r: int, err_r: int, attach: Attach | None) -> list[Any]:
-        from lamina.container.logs import LogWriter, pump  # threads: only when output is captured
-        writer = LogWriter(self.manager.store.log_path(self.cid))
+        from lamina.container.logs import pump  # threads: only when output is captured
+        writer = self._log_writer()
         self._writer = writer
         echo_out = attach.stdout if attach else None
         echo_err = attach.stderr if attach else None
         return [pump(out_r, "stdout", writer, echo_out, self._server.send),
                 pump(err_r, "stderr", writer, echo_err, self._server.send)]
+
+    def _log_writer(self) -> LogWriter | None:
+        """The json-file log with the container's ``--log-opt``s; None for ``--log-driver none``."""
+        if self.container.options.get("log_driver") == "none":
+            return None
+        from lamina.container.logs import LogWriter
+        opts = self.container.options
+        return LogWriter(self.manager.store.log_path(self.cid), max_size=opts.get("log_max_size"),
+                         max_files=int((opts.get("log_opts") or {}).get("max-file") or 1))
 
     def _wait(self, pid: int) -> int:
         with proxy_signals(self.manager.runtime, self.cid):
@@ -377,7 +387,8 @@ class Supervisor:
                     break
         for thread in self._pumps:
             thread.join(timeout=5)
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
         return code
 
     # ------------------------------------------------------------ records

@@ -116,6 +116,9 @@ class RunOptions(Record):
     network_aliases: Sequence[str] = ()       # --network-alias: more names on that network's DNS
     ip: str | None = None                     # --ip: this IPv4 address on the user network
     mac_address: str | None = None            # --mac-address
+    log_driver: str = "json-file"             # --log-driver: json-file or none
+    log_opts: Mapping[str, str] = field(default_factory=dict)   # --log-opt max-size=10m, max-file=3, as given
+    log_max_size: int | None = None           # max-size in bytes: a log file rotates past it
     publish: Sequence[str] = ()               # -p, canonical texts (lamina.network.ports); bridge only
     publish_all: bool = False                 # -P: every ExposedPorts entry to a free host port
     memory: int | None = None                 # bytes; swap is limited to the same (OOM observable)

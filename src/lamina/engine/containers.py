@@ -177,6 +177,9 @@ class ContainerService:
     def logs(self, name: str, *, tail: int | None = None, follow: bool = False) -> Iterator[LogEntry]:
         from lamina.container.logs import follow_logs, read_logs
         container, _ = self.get(name)
+        if container.options.get("log_driver") == "none":
+            from lamina.errors import NotSupported
+            raise NotSupported("configured logging driver does not support reading")
         path = self.store.log_path(container.id)
         if not follow:
             return iter(read_logs(path, tail=tail))
@@ -474,6 +477,7 @@ def _host_config(container: Container) -> dict[str, Any]:
             "NanoCpus": int(cpus * 1e9) if cpus else 0, "PidsLimit": opts.get("pids_limit"),
             "CapAdd": opts.get("cap_add") or None, "CapDrop": opts.get("cap_drop") or None,
             "ShmSize": opts.get("shm_size", 0), "RestartPolicy": _restart_policy(str(opts.get("restart") or "no")),
+            "LogConfig": {"Type": opts.get("log_driver") or "json-file", "Config": dict(opts.get("log_opts") or {})},
             **_more_host_config(opts)}
 
 
