@@ -109,7 +109,8 @@ def test_run_exit_status_and_output(cli):
 
 
 def test_bad_input_exit_codes(cli):
-    assert cli("run", "--rm", "nosuchimage", "true").code == 125
+    missing = cli("run", "--rm", "--pull", "never", "nosuchimage", "true")   # no registry pull offline
+    assert missing.code == 125 and "no such image" in missing.err
     assert cli("run", "--rm", "busybox", "nosuchcmd").code == 127
     assert cli("run", "--rm", "busybox", "/etc/passwd").code == 126
     bad = cli("run", "--rm", "-v", "a:b:c:d", "busybox", "true")

@@ -116,3 +116,17 @@ def test_push_compression_zstd_pulls_back_the_same_image(tmp_path: Path, pushed)
     # gzip, as stored: the image's own manifest is pushed as it is, nothing re-encoded
     plain = src.ok("push", name).strip().splitlines()[-1]
     assert src.ok("push", "--compression", "gzip", name).strip().splitlines()[-1] == plain
+
+
+def test_run_pulls_a_missing_image_unless_told_not_to(tmp_path: Path, pushed):
+    _, name, _ = pushed
+    never = Lamina(tmp_path / "never", "copy")("run", "--rm", "--pull", "never", name, "true")
+    assert never.code == 125 and "no such image" in never.err
+    dst = Lamina(tmp_path / "dst", "copy")
+    res = dst("run", "--rm", name, "echo", "hi")
+    assert (res.code, res.out) == (0, "hi\n")
+    assert f"Unable to find image '{name}' locally" in res.err and "Status: Downloaded newer image" in res.err
+    again = dst("run", "--rm", name, "true")
+    assert again.code == 0 and "Unable to find" not in again.err   # present now: no pull
+    always = dst("create", "--pull", "always", name)
+    assert always.code == 0 and "Pulling from" in always.err

@@ -18,10 +18,12 @@ from lamina.cli.flags import FLAG, MULTI, Flag, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeVar
 
     from lamina.engine.containers import ContainerSpec
     from lamina.engine.engine import Engine
+
+    _T = TypeVar("_T")
 
 ATTACH_STREAMS = ("stdin", "stdout", "stderr")
 
@@ -81,6 +83,8 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("--memory-reservation",), "memory_reservation", help="Memory soft limit"),
     Flag(("--group-add",), "group_add", MULTI, help="Add additional groups to join"),
     Flag(("--cidfile",), "cidfile", help="Write the container ID to the file"),
+    Flag(("--pull",), "pull", help='Pull image before running ("always", "missing", "never")', default="missing",
+         choices=("always", "missing", "never")),
     Flag(("--log-driver",), "log_driver", help="Logging driver for the container (json-file, none)",
          default="json-file"),
     Flag(("--log-opt",), "log_opt", MULTI, help="Log driver options (max-size, max-file)"),
@@ -422,11 +426,12 @@ def run(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str, An
                         stderr=2 if "stderr" in wanted else None)
     if opts["cidfile"]:   # docker's order: the file exists before the container, and names it before it starts
         with _cidfile(opts["cidfile"]) as record_id:
-            container = engine.containers.create(spec)
+            container = _pulling(engine, spec.image, opts["pull"], lambda: engine.containers.create(spec))
             record_id(container.id)
         code = engine.containers.start(container.id, attach=attach)
     else:
-        container, code = engine.containers.run(spec, attach=attach)
+        container, code = _pulling(engine, spec.image, opts["pull"],
+                                   lambda: engine.containers.run(spec, attach=attach))
     if detach:
         _echo(container.id)
     return code
@@ -436,11 +441,47 @@ def create(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str,
     """``lamina create``: the new container's id."""
     spec = build_spec(image, command, opts)
     if not opts["cidfile"]:
-        return engine.containers.create(spec).id
+        return _pulling(engine, spec.image, opts["pull"], lambda: engine.containers.create(spec)).id
     with _cidfile(opts["cidfile"]) as record_id:
-        container = engine.containers.create(spec)
+        container = _pulling(engine, spec.image, opts["pull"], lambda: engine.containers.create(spec))
         record_id(container.id)
     return container.id
+
+
+
+def _pulling(engine: Engine, image: str, policy: str, action: Callable[[], _T]) -> _T:
+    """docker's ``--pull``: *action* after a pull ("always"), or after one when the image is not
+    here ("missing", the default, with docker's "Unable to find image" line), or never."""
+    from lamina.errors import ImageNotFound
+    from lamina.reference import looks_like_id
+    if policy == "always":
+        _pull(engine, image)
+    try:
+        return action()
+    except ImageNotFound:
+        if policy != "missing" or looks_like_id(image):
+            raise
+    import sys
+
+    from lamina.reference import Reference
+    sys.stderr.write(f"Unable to find image '{Reference.parse(image).familiar()}' locally\n")
+    _pull(engine, image)
+    return action()
+
+
+def _pull(engine: Engine, image: str) -> None:
+    """A pull whose progress and result go to stderr, as ``docker run``'s does."""
+    import sys
+
+    from lamina.cli.progress import TransferProgress
+    from lamina.reference import Reference
+    ref = Reference.parse(image)
+    sys.stderr.write(f"{ref.tag or 'latest'}: Pulling from {ref.remote_path.removeprefix('library/')}\n")
+    with TransferProgress(quiet=not sys.stderr.isatty()) as progress:
+        pulled = engine.distribution.pull(image, progress=progress)
+    digests = [d.split("@")[1] for i in pulled for d in i.repo_digests if d.split("@")[0] == ref.repository]
+    sys.stderr.write(f"Digest: {digests[0] if digests else ''}\nStatus: Downloaded newer image for "
+                     f"{ref.familiar()}\n")
 
 
 @contextlib.contextmanager
