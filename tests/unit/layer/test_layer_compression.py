@@ -1,13 +1,15 @@
 import gzip
 import hashlib
 import io
+import os
 import random
+import zlib
 
 import pytest
 import zstandard
 
 from lamina.errors import InvalidArgument
-from lamina.layer.compression import CompressingWriter, open_decompressed, sniff
+from lamina.layer.compression import CompressingWriter, open_decompressed, sniff, stored_blocks
 
 DATA = random.Random(7).randbytes(3 << 20) + b"text " * 200_000
 
@@ -107,3 +109,29 @@ def test_open_decompressed_round_trips(kind, wrap):
 def test_open_decompressed_reads_concatenated_gzip_members():
     blob = gzip.compress(b"one ") + gzip.compress(b"two")
     assert open_decompressed(io.BytesIO(blob)).read() == b"one two"
+
+
+def test_stored_blocks_are_raw_deflate():
+    data = os.urandom(200_000)
+    assert zlib.decompress(stored_blocks(data) + b"\x03\x00", -15) == data   # + an empty final block
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_incompressible_blocks_are_stored_and_the_stream_stays_deterministic(threads):
+    rng = random.Random(7)
+    noise = rng.randbytes(3 << 20)
+    data = noise + b"compressible text\n" * 200_000 + noise[:100_000]
+    out = io.BytesIO()
+    writer = CompressingWriter(out, "gzip", threads=threads)
+    for start in range(0, len(data), 123_457):
+        writer.write(data[start:start + 123_457])
+    writer.finish()
+    blob = out.getvalue()
+    assert gzip.decompress(blob) == data and zlib.decompress(blob, 31) == data
+    stored_noise = len(noise) + 5 * (len(noise) // 0xFFFF + 1)
+    assert len(blob) < stored_noise + 200_000   # the noise stored (~+0.008 %), the text compressed
+    reference = io.BytesIO()
+    single = CompressingWriter(reference, "gzip", threads=1)
+    single.write(data)
+    single.finish()
+    assert blob == reference.getvalue()
