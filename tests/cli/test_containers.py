@@ -340,6 +340,23 @@ def test_log_rotation_follow_and_driver_none(cli):
     assert cli("run", "--rm", "--log-opt", "max-file=2", "busybox", "true").code == 125
 
 
+def test_prune_filters(cli):
+    cli.ok("create", "--name", "keep", "-l", "keep=yes", "busybox", "true")
+    cli.ok("create", "--name", "drop", "busybox", "true")
+    cli.ok("volume", "create", "--label", "keep=yes", "kv")
+    cli.ok("volume", "create", "dv")
+    assert cli.ok("container", "prune", "-f", "--filter", "until=1h") == "Total reclaimed space: 0B\n"
+    out = cli.ok("container", "prune", "-f", "--filter", "label!=keep")
+    assert "Deleted Containers:" in out and cli.ok("ps", "-a", "--format", "{{.Names}}") == "keep\n"
+    assert "kv" not in cli.ok("volume", "prune", "-af", "--filter", "label!=keep=yes")
+    volumes = cli.ok("volume", "ls", "-q").split()
+    assert "kv" in volumes and "dv" not in volumes
+    bad = cli("container", "prune", "-f", "--filter", "bogus=1")
+    assert bad.code != 0 and "invalid filter 'bogus=1'" in bad.err
+    assert cli("volume", "prune", "-f", "--filter", "until=1h").code != 0   # docker has no until for volumes
+    cli.ok("volume", "rm", "kv")
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

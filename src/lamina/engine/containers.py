@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lamina.container.manager import ContainerStats
     from lamina.container.volumes import VolumeRequest
     from lamina.engine.engine import Engine
+    from lamina.engine.system import PruneFilter
     from lamina.image.store import Image
     from lamina.layer.changes import Change
     from lamina.network.bridge import Attachment
@@ -323,11 +324,13 @@ class ContainerService:
         from lamina.container.netconnect import disconnect_network
         return disconnect_network(self.manager, name, network)
 
-    def prune_networks(self) -> builtins.list[str]:
-        """``network prune``: the user networks no container (running or not) names; their names."""
+    def prune_networks(self, filters: PruneFilter | None = None) -> builtins.list[str]:
+        """``network prune``: the user networks no container (running or not) names, that *filters*
+        match; their names."""
         from lamina.container.netconnect import names
         used = {n for c, _ in self.list() if c.options.get("network") == "bridge" for n in names(c)}
-        return [self.remove_network(n.name).name for n in self.network_store.list() if n.name not in used]
+        return [self.remove_network(n.name).name for n in self.network_store.list()
+                if n.name not in used and (filters is None or filters.matches(n.created, n.labels))]
 
     # ------------------------------------------------------------ inspect
     def inspect(self, name: str, *, size: bool = False) -> dict[str, Any]:

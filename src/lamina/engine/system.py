@@ -40,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -159,6 +159,24 @@ class CheckReport:
     @property
     def clean(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneFilter:
+    """docker's prune filters: ``until`` (created before this Unix time) and ``label``/``label!``
+    (each a key, a value or None for any, and whether it is negated). None of them: everything."""
+
+    until: float | None = None
+    labels: tuple[tuple[str, str | None, bool], ...] = ()
+
+    def matches(self, created: str | float | None, labels: Mapping[str, str] | None) -> bool:
+        if self.until is not None:
+            when = _instant(created)
+            if when is None or when >= self.until:
+                return False
+        have = labels or {}
+        return all((key in have and (value is None or have[key] == value)) != negated
+                   for key, value, negated in self.labels)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -841,8 +859,8 @@ class SystemService:
         return GCResult(removed=removed, freed=freed)
 
     # ------------------------------------------------------------------ prune
-    def prune_images(self, *, all_images: bool = False) -> PruneReport:
-        """Remove dangling images (with *all_images*, every image no container uses)."""
+    def prune_images(self, *, all_images: bool = False, filters: PruneFilter | None = None) -> PruneReport:
+        """Remove dangling images (with *all_images*, every image no container uses) that *filters* match."""
         from lamina.reference import Reference
         used = self._container_images()
         store = self.engine.image_store
@@ -851,6 +869,8 @@ class SystemService:
         freed = 0
         for image in store.list():
             if used.get(str(image.id)) or (image.tags and not all_images):
+                continue
+            if filters and not filters.matches(image.created, _image_labels(store, image)):
                 continue
             blob_bytes = self._image_blob_bytes(image)
             lines += [f"untagged: {Reference.parse(t).familiar()}" for t in image.tags]
@@ -872,14 +892,15 @@ class SystemService:
                 out[row[0]] = _size(self.engine.blobs.path(_digest(row[0])))
         return out
 
-    def prune_containers(self) -> PruneReport:
-        """Remove every stopped container."""
+    def prune_containers(self, filters: PruneFilter | None = None) -> PruneReport:
+        """Remove every stopped container (that *filters* match)."""
         if not self._has_containers():
             return PruneReport()
         service = self.engine.containers
         deleted, freed = [], 0
         for container, state in service.list():
-            if state.running:
+            labels = {**(container.image_config.get("Labels") or {}), **container.labels}
+            if state.running or (filters and not filters.matches(container.created, labels)):
                 continue
             with contextlib.suppress(Exception):
                 freed += service.size(container)
@@ -887,11 +908,17 @@ class SystemService:
             deleted.append(container.id)
         return PruneReport(containers=tuple(deleted), reclaimed=freed)
 
-    def prune_volumes(self, *, all_volumes: bool = False) -> PruneReport:
-        """Remove unused anonymous volumes (with *all_volumes*, unused named ones too)."""
+    def prune_volumes(self, *, all_volumes: bool = False, filters: PruneFilter | None = None) -> PruneReport:
+        """Remove unused anonymous volumes (with *all_volumes*, unused named ones too) that *filters*
+        match (labels only: docker has no ``until`` for volumes)."""
         if not (self.engine.root / "volumes").is_dir():
             return PruneReport()
-        removed = self.engine.volumes.prune(self._volume_users(), all_volumes=all_volumes)
+        users = self._volume_users()
+        if filters and filters.labels:   # a volume that does not match is kept as if it were in use
+            for volume in self.engine.volumes.list():
+                if not PruneFilter(labels=filters.labels).matches(None, volume.labels):
+                    users.setdefault(volume.name, []).append("(filtered out)")
+        removed = self.engine.volumes.prune(users, all_volumes=all_volumes)
         return PruneReport(volumes=tuple(n for n, _ in removed), reclaimed=sum(s for _, s in removed))
 
     def prune_build_cache(self) -> PruneReport:
@@ -903,19 +930,41 @@ class SystemService:
         freed = int(service.prune())
         return PruneReport(build_cache=(f"{before} cache entries",) if before else (), reclaimed=freed)
 
-    def prune(self, *, all_images: bool = False, volumes: bool = False) -> PruneReport:
+    def prune(self, *, all_images: bool = False, volumes: bool = False,
+              filters: PruneFilter | None = None) -> PruneReport:
         """``system prune``: stopped containers, unused networks, then images, volumes (opt-in), build
-        cache, blobs."""
-        report = self.prune_containers()
-        report += PruneReport(networks=tuple(self.engine.containers.prune_networks()))
+        cache, blobs; *filters* narrow containers, networks, images and volumes (labels)."""
+        report = self.prune_containers(filters)
+        report += PruneReport(networks=tuple(self.engine.containers.prune_networks(filters)))
         if volumes:
-            report += self.prune_volumes()
-        report += self.prune_images(all_images=all_images)
+            report += self.prune_volumes(filters=PruneFilter(labels=filters.labels) if filters else None)
+        report += self.prune_images(all_images=all_images, filters=filters)
         report += self.prune_build_cache()
         return report
 
 
 # ====================================================================== helpers
+def _instant(created: str | float | None) -> float | None:
+    """A record's creation time (RFC 3339, any fraction digits) as Unix time; None when unknown."""
+    if created is None or isinstance(created, float | int):
+        return None if created is None else float(created)
+    import re
+    from datetime import datetime
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", created.strip())
+    if m is None:
+        return None
+    fraction = (m.group(2) or ".0")[:7]
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.fromisoformat(m.group(1) + fraction + zone).timestamp()
+
+
+def _image_labels(store: Any, image: Image) -> dict[str, str]:
+    from lamina.errors import LaminaError
+    with contextlib.suppress(LaminaError, ValueError, OSError):
+        return dict(store.config(image).get("config", {}).get("Labels") or {})
+    return {}
+
+
 class _HashingStream:
     """Pass a stream through while hashing it (sha256); ``drain`` reads what the consumer left."""
 

@@ -45,22 +45,17 @@ class ContainerGroup(LazyGroup):
 
 @click.command("prune", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=24h', 'label=k=v')")
 @with_engine
-def prune(engine: Engine, force: bool) -> None:
+def prune(engine: Engine, force: bool, filters: tuple[str, ...]) -> None:
     """Remove all stopped containers."""
-    from lamina.cli.humanize import human_size
+    from lamina.cli.commands.system import render_prune
+    from lamina.cli.prunefilter import parse_prune_filters
+    chosen = parse_prune_filters(filters)
     if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
                                        "Are you sure you want to continue?", default=False):
         return
-    deleted, reclaimed = [], 0
-    for container, state in engine.containers.list():
-        if not state.running:
-            reclaimed += engine.containers.size(container)
-            engine.containers.remove(container.id)
-            deleted.append(container.id)
-    if deleted:
-        echo("Deleted Containers:\n" + "\n".join(deleted) + "\n")
-    echo(f"Total reclaimed space: {human_size(reclaimed)}")
+    echo(render_prune(engine.system.prune_containers(chosen)))
 
 
 @click.group("container", cls=ContainerGroup, verbs=VERBS, context_settings={"help_option_names": ["-h", "--help"]})

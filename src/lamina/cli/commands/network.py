@@ -120,12 +120,15 @@ def disconnect(engine: Engine, network: str, container: str, force: bool) -> Non
 
 @command.command("prune", context_settings=CTX)
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=24h', 'label=k=v')")
 @with_engine
-def prune(engine: Engine, force: bool) -> None:
+def prune(engine: Engine, force: bool, filters: tuple[str, ...]) -> None:
     """Remove all unused networks."""
+    from lamina.cli.prunefilter import parse_prune_filters
+    chosen = parse_prune_filters(filters)
     if not force and not click.confirm("WARNING! This will remove all custom networks not used by at least "
                                        "one container.\nAre you sure you want to continue?"):
         return
-    removed = engine.containers.prune_networks()
+    removed = engine.containers.prune_networks(chosen)
     if removed:
         click.echo("Deleted Networks:\n" + "".join(f"{name}\n" for name in removed), nl=False)

@@ -195,13 +195,16 @@ _PRUNE_WARNING = ("WARNING! This will remove:\n  - all stopped containers\n"
 @click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused images not just dangling ones")
 @click.option("--volumes", is_flag=True, help="Prune anonymous volumes")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=24h', 'label=k=v')")
 @with_engine
-def prune(engine: Engine, all_: bool, volumes: bool, force: bool) -> None:
+def prune(engine: Engine, all_: bool, volumes: bool, force: bool, filters: tuple[str, ...]) -> None:
     """Remove unused data."""
+    from lamina.cli.prunefilter import parse_prune_filters
+    chosen = parse_prune_filters(filters)
     images = "  - all images without at least one container associated to them\n" if all_ \
         else "  - all dangling images\n"
     warning = _PRUNE_WARNING.format(volumes="  - all anonymous volumes not used by at least one container\n"
                                     if volumes else "", images=images)
     if not force and not click.confirm(warning, default=False):
         return
-    echo(render_prune(engine.system.prune(all_images=all_, volumes=volumes)))
+    echo(render_prune(engine.system.prune(all_images=all_, volumes=volumes, filters=chosen)))

@@ -111,14 +111,14 @@ def rm(engine: Engine, names: tuple[str, ...], force: bool) -> None:
 @command.command("prune", context_settings=CTX)
 @click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused volumes, not just anonymous ones")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'label=k=v')")
 @with_engine
-def prune(engine: Engine, all_: bool, force: bool) -> None:
+def prune(engine: Engine, all_: bool, force: bool, filters: tuple[str, ...]) -> None:
     """Remove unused local volumes."""
-    from lamina.cli.humanize import human_size
+    from lamina.cli.commands.system import render_prune
+    from lamina.cli.prunefilter import parse_prune_filters
+    chosen = parse_prune_filters(filters, until=False)
     if not force and not click.confirm("WARNING! This will remove anonymous local volumes not used by at "
                                        "least one container.\nAre you sure you want to continue?", default=False):
         return
-    removed = engine.volumes.prune(_users(engine), all_volumes=all_)
-    if removed:
-        echo("Deleted Volumes:\n" + "".join(f"{name}\n" for name, _ in removed))
-    echo(f"Total reclaimed space: {human_size(sum(size for _, size in removed))}")
+    echo(render_prune(engine.system.prune_volumes(all_volumes=all_, filters=chosen)))
