@@ -357,6 +357,28 @@ def test_prune_filters(cli):
     cli.ok("volume", "rm", "kv")
 
 
+def test_volumes_from_domainname_and_platform(cli, tmp_path):
+    (tmp_path / "host").mkdir()
+    cli.ok("run", "--name", "src", "-v", "/anon", "-v", "vf-named:/named", "-v", f"{tmp_path / 'host'}:/bound",
+           "--tmpfs", "/scratch", "busybox", "sh", "-c", "echo a > /anon/f; echo n > /named/f; echo b > /bound/f")
+    out = cli.ok("run", "--rm", "--volumes-from", "src", "busybox", "sh", "-c",
+                 "cat /anon/f /named/f /bound/f; mountpoint -q /scratch && echo tmpfs || echo no-tmpfs")
+    assert out == "a\nn\nb\nno-tmpfs\n"   # volumes and binds, not the tmpfs
+    ro = cli("run", "--rm", "--volumes-from", "src:ro", "busybox", "touch", "/anon/g")
+    assert ro.code != 0 and "Read-only" in ro.err
+    cli.ok("run", "--name", "user", "--volumes-from", "src", "busybox", "true")
+    anon = next(m["Name"] for m in _inspect(cli, "src")["Mounts"] if m["Destination"] == "/anon")
+    cli.ok("rm", "-v", "src")
+    assert anon in cli.ok("volume", "ls", "-q").split()   # still used by "user": rm -v keeps it
+    assert cli.ok("run", "--rm", "--volumes-from", "user", "busybox", "cat", "/anon/f") == "a\n"
+    cli.ok("rm", "-v", "user")
+    cli.ok("volume", "rm", "vf-named", anon)
+    assert cli.ok("run", "--rm", "--domainname", "corp.example", "busybox", "cat",
+                  "/proc/sys/kernel/domainname") == "corp.example\n"
+    assert cli("run", "--rm", "--platform", "linux/s390x", "busybox", "true").code == 125
+    assert "no such container" in cli("run", "--rm", "--volumes-from", "nope", "busybox", "true").err
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

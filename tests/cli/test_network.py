@@ -364,3 +364,12 @@ def test_fixed_ip_and_mac_on_a_user_network(cli: Lamina) -> None:
     finally:
         cli("rm", "-f", "pinned")
         cli("network", "rm", "fixed")
+
+
+def test_expose_adds_ports_for_publish_all(cli: Lamina) -> None:
+    cli.ok("run", "-d", "--name", "exp", "--expose", "8080", "--expose", "9000-9001/udp", "-P", "busybox",
+           "sleep", "30")
+    published = cli.ok("port", "exp").splitlines()
+    assert sorted(line.split(" -> ")[0] for line in published) == ["53/udp", "80/tcp", "8080/tcp", "9000/udp",
+                                                                   "9001/udp"]
+    assert cli("run", "--rm", "--expose", "abc", "busybox", "true").code == 125

@@ -46,6 +46,9 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("--mac-address",), "mac_address", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
     Flag(("-p", "--publish"), "publish", MULTI, help="Publish a container's port(s) to the host"),
     Flag(("-P", "--publish-all"), "publish_all", FLAG, help="Publish all exposed ports to random ports"),
+    Flag(("--expose",), "expose", MULTI, help="Expose a port or a range of ports"),
+    Flag(("--domainname",), "domainname", help="Container NIS domain name"),
+    Flag(("--platform",), "platform", help="Set platform if server is multi-platform capable (os/arch)"),
     Flag(("--restart",), "restart", help="Restart policy to apply when a container exits", default="no"),
     Flag(("--init",), "init", FLAG, help="Run an init inside the container that forwards signals and reaps processes"),
     Flag(("--add-host",), "add_host", MULTI, help="Add a custom host-to-IP mapping (host:ip)"),
@@ -57,6 +60,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(("--pids-limit",), "pids_limit", type=int, help="Tune container pids limit (set -1 for unlimited)"),
     Flag(("-v", "--volume"), "volumes", MULTI, help="Bind mount a volume"),
     Flag(("--mount",), "mounts", MULTI, help="Attach a filesystem mount to the container"),
+    Flag(("--volumes-from",), "volumes_from", MULTI, help="Mount volumes from the specified container(s)"),
     Flag(("--tmpfs",), "tmpfs", MULTI, help="Mount a tmpfs directory"),
     Flag(("--privileged",), "privileged", FLAG, help="Give extended privileges to this container"),
     Flag(("--cap-add",), "cap_add", MULTI, help="Add Linux capabilities"),
@@ -344,6 +348,32 @@ def _mac(mac: str | None, network: str) -> str | None:
     return mac.lower()
 
 
+def _expose(items: Sequence[str], platform: str | None) -> tuple[str, ...]:
+    """``--expose 80``, ``--expose 7000-7002/udp`` as ExposedPorts keys; ``--platform`` is checked here
+    too (lamina runs this host's platform only)."""
+    from lamina.errors import InvalidOption
+    if platform is not None:
+        _check_platform(platform)
+    out = []
+    for item in items:
+        ports, _, proto = item.partition("/")
+        low, _, high = ports.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()) or proto not in ("", "tcp", "udp", "sctp"):
+            raise InvalidOption(f"invalid range format for --expose: {item}")
+        out += [f"{port}/{proto or 'tcp'}" for port in range(int(low), int(high or low) + 1)]
+    return tuple(out)
+
+
+def _check_platform(platform: str) -> None:
+    import platform as host
+
+    from lamina.errors import InvalidOption
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+    os_name, _, rest = platform.partition("/")
+    if os_name != "linux" or rest.split("/")[0] not in ("", arch):
+        raise InvalidOption(f'image platform "{platform}" does not match the host platform "linux/{arch}"')
+
+
 def _joins(opts: dict[str, Any]) -> dict[str, str]:
     """``--network/--pid/--ipc container:NAME``: the namespaces to share with another container."""
     join = {kind: str(opts[kind]).removeprefix("container:") for kind in ("network", "pid", "ipc")
@@ -396,7 +426,8 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         devices=tuple(opts["device"]), pid="" if "pid" in join else opts["pid"] or "",
         ipc="" if "ipc" in join else opts["ipc"] or "", uts=opts["uts"] or "", join=join,
         sysctls=_sysctls(opts["sysctl"]), group_add=tuple(opts["group_add"]), health=_health(opts),
-        log_driver=opts["log_driver"] or "json-file", log_opts=log_opts,
+        log_driver=opts["log_driver"] or "json-file", log_opts=log_opts, domainname=opts["domainname"],
+        expose=_expose(opts["expose"], opts["platform"]),
         log_max_size=_size(log_opts["max-size"]) if "max-size" in log_opts else None,
         **_limits(opts))
     if options.extra_hosts or options.dns:
@@ -406,7 +437,8 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
                          volumes=_volume_requests(opts["volumes"], opts["mounts"], opts["tmpfs"]),
                          name=opts["name"], auto_remove=auto_remove, interactive=opts["interactive"],
                          stop_signal=opts["stop_signal"], stop_timeout=opts["stop_timeout"],
-                         labels=_labels(opts["label"], opts["label_file"]))
+                         labels=_labels(opts["label"], opts["label_file"]),
+                         volumes_from=tuple(opts["volumes_from"]))
 
 
 def run(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str, Any]) -> int:

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from lamina.driver.protocol import Driver
     from lamina.network.bridge import BridgeNetwork
     from lamina.network.networks import Network
+    from lamina.network.ports import PortMapping
     from lamina.runtime.protocol import Runtime
 
 log = get_logger(__name__)
@@ -382,6 +383,12 @@ class ContainerManager:
                               read_only=req.read_only, options=req.options),
                     MountRecord(type="bind", source=req.source, destination=req.destination,
                                 read_only=req.read_only))
+        if req.shared:
+            volume = self.volumes.get(req.source)
+            return (MountSpec(kind="volume", source=str(volume.mountpoint), destination=req.destination,
+                              read_only=req.read_only),
+                    MountRecord(type="volume", name=volume.name, source=str(volume.mountpoint),
+                                destination=req.destination, read_only=req.read_only))
         volume = self.volumes.create(req.source or None)
         if volume.anonymous:
             with open(self.store.dir(cid) / "volumes.created", "a") as f:
@@ -478,9 +485,7 @@ class ContainerManager:
             self._join_namespaces(container, dict(container.options["join"]))
         if container.options.get("network") != "bridge":
             return
-        from lamina.network import ports
-        exposed = ports.exposed(container.image_config) if container.options.get("publish_all") else []
-        mappings = ports.merge(ports.from_specs(container.options.get("publish") or ()), exposed)
+        mappings = _mappings(container)
         netns = self.netns_path(container.id)
         net = None
         if container.options.get("network_name"):
@@ -758,8 +763,9 @@ class ContainerManager:
             if layer and driver.exists(layer):
                 driver.remove(layer)
         if volumes:
+            shared = {m.name for c in self.store.list() if c.id != container.id for m in c.mounts}
             for mount in container.mounts:
-                if mount.anonymous:
+                if mount.anonymous and mount.name not in shared:   # --volumes-from users keep it, as in docker
                     with contextlib.suppress(LaminaError, OSError):
                         self.volumes.remove(mount.name, force=True)
         self.store.delete(container.id, container.name)
@@ -1007,6 +1013,17 @@ def descendants(pid: int) -> list[int]:
 
 def _now() -> str:
     return timestamp_ns()
+
+
+def _mappings(container: Container) -> list[PortMapping]:
+    """The host ports a bridge container publishes: ``-p``, and with ``-P`` its image's and ``--expose``'s
+    ports that ``-p`` did not name."""
+    from lamina.network import ports
+    exposed = []
+    if container.options.get("publish_all"):
+        more: dict[str, Any] = {p if "/" in p else f"{p}/tcp": {} for p in container.options.get("expose") or ()}
+        exposed = ports.exposed({"ExposedPorts": {**(container.image_config.get("ExposedPorts") or {}), **more}})
+    return ports.merge(ports.from_specs(container.options.get("publish") or ()), exposed)
 
 
 def _run_options(data: Mapping[str, Any]) -> RunOptions:

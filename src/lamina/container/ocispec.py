@@ -117,6 +117,8 @@ class RunOptions(Record):
     ip: str | None = None                     # --ip: this IPv4 address on the user network
     mac_address: str | None = None            # --mac-address
     log_driver: str = "json-file"             # --log-driver: json-file or none
+    domainname: str | None = None             # --domainname (the UTS namespace's NIS domain)
+    expose: Sequence[str] = ()                # --expose PORT[/PROTO]: more ports for -P, as the image's EXPOSE
     log_opts: Mapping[str, str] = field(default_factory=dict)   # --log-opt max-size=10m, max-file=3, as given
     log_max_size: int | None = None           # max-size in bytes: a log file rotates past it
     publish: Sequence[str] = ()               # -p, canonical texts (lamina.network.ports); bridge only
@@ -625,7 +627,8 @@ def build_runtime_config(image_config: Mapping[str, Any], opts: RunOptions, root
         from lamina.runtime.seccomp import bpf_annotation
         annotations = bpf_annotation(linux.seccomp, seccomp_cache)
     config = RuntimeConfig(process=process, root=Root(path=str(rootfs), readonly=opts.read_only),
-                           hostname=None if opts.uts == "host" else hostname, mounts=mounts, linux=linux,
+                           hostname=None if opts.uts == "host" else hostname,
+                           domainname=None if opts.uts == "host" else opts.domainname, mounts=mounts, linux=linux,
                            annotations=annotations)
     return config.to_dict()
 

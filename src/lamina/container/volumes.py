@@ -45,6 +45,7 @@ class VolumeRequest:
     nocopy: bool = False
     create_host_dir: bool = False     # -v creates a missing bind source; --mount refuses
     options: tuple[str, ...] = ()
+    shared: bool = False              # --volumes-from: another container's volume (it exists; not ours to remove)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

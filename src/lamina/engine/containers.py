@@ -53,6 +53,7 @@ class ContainerSpec(Record):
     stop_signal: str | None = None
     stop_timeout: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)   # --label: beside the image's labels
+    volumes_from: Sequence[str] = ()          # --volumes-from NAME[:ro|rw]
 
 
 class ContainerService:
@@ -87,6 +88,8 @@ class ContainerService:
             spec = replace(spec, options=replace(spec.options, network_name=net.name))
             if spec.options.ip is not None:
                 net.check_address(spec.options.ip)
+        if spec.volumes_from:
+            spec = replace(spec, volumes=[*spec.volumes, *self._volumes_from(spec)])
         if spec.options.join:   # by id: a name can be reused later
             join = {kind: self.get(target)[0].id for kind, target in spec.options.join.items()}
             spec = replace(spec, options=replace(spec.options, join=join))
@@ -188,6 +191,29 @@ class ContainerService:
         def running() -> bool:
             return self.store.state(container.id).running and container.id in self.store.ids()
         return follow_logs(path, tail=tail, running=running)
+
+    def _volumes_from(self, spec: ContainerSpec) -> builtins.list[VolumeRequest]:
+        """``--volumes-from NAME[:ro|rw]``: that container's volumes and binds at the same places
+        (``ro`` makes them read-only; not its tmpfs mounts), unless this one mounts something there."""
+        from lamina.container.volumes import VolumeRequest
+        from lamina.errors import InvalidOption
+        taken = {v.destination for v in spec.volumes}
+        out = []
+        for item in spec.volumes_from:
+            name, _, mode = item.partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise InvalidOption(f"invalid mode for volumes-from: {mode}")
+            other, _ = self.get(name)
+            for m in other.mounts:
+                if m.type == "tmpfs" or m.destination in taken:
+                    continue
+                taken.add(m.destination)
+                read_only = mode == "ro" or (m.read_only and mode != "rw")
+                out.append(VolumeRequest(kind="bind", source=m.source, destination=m.destination, read_only=read_only)
+                           if m.type == "bind" else
+                           VolumeRequest(kind="volume", source=m.name, destination=m.destination,
+                                         read_only=read_only, nocopy=True, shared=True))
+        return out
 
     def user_of_image(self, image: Image) -> str | None:
         for container in self.store.list():
@@ -505,7 +531,7 @@ def _config_json(container: Container) -> dict[str, Any]:
     image_config = container.image_config
     cmd = list(opts.get("args") or []) or image_config.get("Cmd")
     entrypoint = opts.get("entrypoint")
-    return {"Hostname": container.hostname, "Domainname": "", "User": opts.get("user") or
+    return {"Hostname": container.hostname, "Domainname": opts.get("domainname") or "", "User": opts.get("user") or
             image_config.get("User", ""), "AttachStdin": container.interactive,
             "Tty": container.tty, "OpenStdin": container.interactive, "StdinOnce": container.interactive,
             "Env": list(container.env), "Cmd": cmd,

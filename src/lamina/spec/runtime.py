@@ -198,6 +198,7 @@ class RuntimeConfig(_Encodable):
     process: Process
     root: Root
     hostname: str | None = None
+    domainname: str | None = None
     mounts: tuple[Mount, ...] = ()
     linux: Linux | None = None
     hooks: Hooks | None = None
