@@ -379,6 +379,19 @@ def test_volumes_from_domainname_and_platform(cli, tmp_path):
     assert "no such container" in cli("run", "--rm", "--volumes-from", "nope", "busybox", "true").err
 
 
+def test_events_record_what_happened(cli):
+    start = time.time() - 1
+    cli.ok("run", "--name", "evt", "busybox", "true")
+    cli.ok("rename", "evt", "evt2")
+    cli.ok("rm", "evt2")
+    out = cli.ok("events", "--since", str(start), "--until", "0s", "--filter", "type=container",
+                 "--format", "{{.Status}} {{.Actor.Attributes.name}}")
+    assert out.splitlines()[-5:] == ["create evt", "start evt", "die evt", "rename evt2", "destroy evt2"]
+    died = cli.ok("events", "--since", str(start), "--until", "0s", "--filter", "event=die")
+    assert "container die" in died and "exitCode=0" in died
+    assert cli("events", "--filter", "bogus=1").code != 0
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

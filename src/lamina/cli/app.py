@@ -60,6 +60,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "network": ("network", "Manage networks"),
     "system": ("system", "Manage lamina (df, check, prune)"),
     "info": ("info", "Display system-wide information"),
+    "events": ("events", "Get real time events from lamina"),
     "version": ("version", "Show the lamina version information"),
     "analyze": ("analyze", "Analyze an image's layers for wasted space"),
 }

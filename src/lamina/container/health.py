@@ -108,8 +108,11 @@ class HealthChecker:
             health["FailingStreak"] = streak
             if streak >= self.spec.retries:
                 health["Status"] = "unhealthy"
+        before = (self.manager.store.state(self.container.id).health or {}).get("Status")
         health["Log"] = [*list(health.get("Log") or []), entry][-MAX_LOG_ENTRIES:]
         self.manager.update_state(self.container.id, health=health)
+        if health["Status"] != before:
+            self.manager.event(self.container, f"health_status: {health['Status']}")
 
     def _probe(self) -> dict[str, Any]:
         """One exec of the check, killed after the timeout: docker's log entry."""

@@ -21,7 +21,6 @@ import errno
 import json
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -155,46 +154,10 @@ def read_logs(path: Path, *, tail: int | None = None) -> list[LogEntry]:
 def follow_logs(path: Path, *, tail: int | None, running: Callable[[], bool],
                 poll: float = 0.05) -> Iterator[LogEntry]:
     """Yield the log's records, then new ones as they are written, until the container stops."""
-    inode, offset = _position(path)
+    from lamina._internal.tailfile import follow_lines, position
+    start = position(path)
     yield from read_logs(path, tail=tail)
-    partial = b""
-    while True:
-        alive = running()
-        now_inode, size = _position(path)
-        data = b""
-        if inode is not None and now_inode != inode:   # rotated: the rest of the old file, then the new
-            old = rotated(path, 1)
-            if _position(old)[0] == inode:
-                data = _read_from(old, offset)
-            offset = 0
-        elif size < offset:   # started again in place (max-file=1, the inode number reused)
-            offset = 0
-        inode = now_inode
-        new = _read_from(path, offset)
-        offset += len(new)
-        *lines, partial = (partial + data + new).split(b"\n")
-        for line in lines:
-            entry = _parse(line)
-            if entry is not None:
-                yield entry
-        if not alive:
-            return
-        time.sleep(poll)
-
-
-def _position(path: Path) -> tuple[int | None, int]:
-    """(inode, size) of a log file; (None, 0) when it is not there."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None, 0
-    return st.st_ino, st.st_size
-
-
-def _read_from(path: Path, offset: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read()
-    except FileNotFoundError:
-        return b""
+    for line in follow_lines(path, rotated(path, 1), start, running, poll):
+        entry = _parse(line)
+        if entry is not None:
+            yield entry

@@ -298,6 +298,7 @@ class ContainerManager:
         finally:
             lock.release()
         log.debug("container created id=%s name=%s image=%s", cid, name, request.image_id)
+        self.event(container, "create")
         return container
 
     def _build(self, cid: str, name: str, request: CreateRequest, *, keep_mounted: bool) -> Container:
@@ -474,6 +475,12 @@ class ContainerManager:
         return container, self.start(container.id, attach=attach, mounted=True)
 
     # ------------------------------------------------------------ network
+    def event(self, container: Container, action: str, **attributes: str) -> None:
+        """Record a container event (``lamina events``) with docker's attributes."""
+        from lamina._internal.events import emit
+        emit(self.root, "container", action, container.id,
+             {"image": container.image_name, "name": container.name, **attributes})
+
     def netns_path(self, container_id: str) -> Path:
         """The netns file of a ``bridge`` container while it runs (the bundle names it)."""
         return self.run_dir / "netns" / container_id
@@ -589,6 +596,7 @@ class ContainerManager:
     # ------------------------------------------------------------ signals and waiting
     def _signal(self, container: Container, sig: int) -> None:
         self.update_state(container.id, last_signal=sig)
+        self.event(container, "kill", signal=str(sig))
         try:
             self.runtime.kill(container.id, sig)
         except (InvalidStateTransition, ContainerNotFound):
@@ -621,6 +629,7 @@ class ContainerManager:
             self._signal(container, signals.SIGKILL)
             self.wait_exit(container.id, 30)
         self._wait_settled(container.id)
+        self.event(container, "stop")
         return container
 
     def _wait_settled(self, container_id: str, timeout: float = 10) -> None:
@@ -637,7 +646,9 @@ class ContainerManager:
         if name == container.name:
             raise InvalidOption(f"renaming a container with the same name as its current name: {name}")
         with self.store.lock(container.id):
-            return self.store.rename(self.store.load(container.id), name)
+            renamed = self.store.rename(self.store.load(container.id), name)
+        self.event(renamed, "rename", oldName="/" + container.name)
+        return renamed
 
     # ------------------------------------------------------------ update
     UPDATABLE = ("memory", "memory_swap", "memory_reservation", "cpus", "cpu_shares", "cpuset_cpus", "pids_limit",
@@ -667,6 +678,7 @@ class ContainerManager:
             atomic_write(bundle, json.dumps(config).encode(), durable=False)
             atomic_write(self.store.dir(container.id) / "config.json", json.dumps(updated.to_json()).encode(),
                          durable=False)
+        self.event(updated, "update")
         return updated
 
     # ------------------------------------------------------------ pause
@@ -685,6 +697,7 @@ class ContainerManager:
             raise InvalidStateTransition(container.name, state.status.value, "pause" if frozen else "unpause")
         (self.runtime.pause if frozen else self.runtime.resume)(container.id)
         self.update_state(container.id, status=now)
+        self.event(container, "pause" if frozen else "unpause")
         return container
 
     @contextlib.contextmanager
@@ -769,6 +782,7 @@ class ContainerManager:
                     with contextlib.suppress(LaminaError, OSError):
                         self.volumes.remove(mount.name, force=True)
         self.store.delete(container.id, container.name)
+        self.event(container, "destroy")
 
     def _has_runtime_state(self, container_id: str) -> bool:
         return (self.run_dir / "crun" / container_id).exists()
@@ -841,6 +855,7 @@ class ContainerManager:
         *privileged*: every capability the host allows, as ``run --privileged`` gives."""
         container, _ = self._running(name_or_id, "exec in")
         process = self.exec_process(container, args, env=env, user=user, workdir=workdir, tty=tty)
+        self.event(container, "exec_start: " + " ".join(args), execID=os.urandom(32).hex())
         if privileged:
             from lamina.container.ocispec import resolve_capabilities
             caps = list(resolve_capabilities(RunOptions(privileged=True), self.host))

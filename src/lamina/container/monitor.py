@@ -220,6 +220,7 @@ class Supervisor:
         """``crun run`` with the caller's stdio (fast; a real pty for -t); no logs, no OOM info."""
         self.manager.update_state(self.cid, status=State.RUNNING, pid=0, started_at=now_rfc3339(),
                                   mounted=True, exit_code=0, error="", oom_killed=False)
+        self.manager.event(self.container, "start")
         self._connect(None)  # after RUNNING: a CLI killed meanwhile leaves what reconcile cleans up
         devnull = os.open(os.devnull, os.O_RDWR)
         stdio = (attach.stdin if attach.stdin is not None else devnull,
@@ -254,6 +255,7 @@ class Supervisor:
         self.manager.update_state(self.cid, status=State.RUNNING, pid=pid, started_at=now_rfc3339(),
                                   starttime=proc_starttime(pid), mounted=True, exit_code=0, error="",
                                   oom_killed=False, finished_at="")
+        self.manager.event(self.container, "start")
         if notify:
             notify({"ok": True, "pid": pid})
         checker = self._health_checker()
@@ -395,6 +397,9 @@ class Supervisor:
     def _record_exit(self, code: int, *, oom: bool) -> None:
         self.manager.update_state(self.cid, status=State.EXITED, pid=0, exit_code=code,
                                   finished_at=now_rfc3339(), oom_killed=oom)
+        if oom:
+            self.manager.event(self.container, "oom")
+        self.manager.event(self.container, "die", exitCode=str(code))
 
     def _record_failure(self, exc: LaminaError, notify: Notify | None = None) -> None:
         """A start that failed: in the record, and to whoever waits for the start (*notify*)."""

@@ -183,6 +183,8 @@ class VolumeStore:
         os.chmod(path / "_data", 0o755)
         meta = {"CreatedAt": _now(), "Labels": labels, "Anonymous": anonymous}
         atomic_write(path / "meta.json", json.dumps(meta).encode())
+        from lamina._internal.events import emit
+        emit(self.root.parent, "volume", "create", name, {"driver": "local"})
         return self.get(name)
 
     def get(self, name: str) -> Volume:
@@ -213,6 +215,8 @@ class VolumeStore:
         if users:
             raise VolumeInUse(name, "[" + ", ".join(users) + "]")
         rmtree(move_to_trash(path, self.root / ".trash"))
+        from lamina._internal.events import emit
+        emit(self.root.parent, "volume", "destroy", name, {"driver": "local"})
 
     def prune(self, in_use: Iterable[str], *, all_volumes: bool = False) -> builtins.list[tuple[str, int]]:
         """Remove unused (anonymous unless *all_volumes*) volumes; returns (name, bytes freed)."""

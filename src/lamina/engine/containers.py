@@ -321,7 +321,17 @@ class ContainerService:
     def create_network(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
                        internal: bool = False, labels: Mapping[str, str] | None = None) -> Network:
         """``network create``: a bridge network of its own (see ``lamina.network.networks``)."""
-        return self.network_store.create(name, subnet=subnet, gateway=gateway, internal=internal, labels=labels)
+        net = self.network_store.create(name, subnet=subnet, gateway=gateway, internal=internal, labels=labels)
+        self._network_event("create", net, type="bridge")
+        return net
+
+    def _network(self, name: str) -> Network:
+        from lamina.network.networks import DEFAULT_NAME, default_network
+        return default_network() if name == DEFAULT_NAME else self.network_store.get(name)
+
+    def _network_event(self, action: str, net: Network, **attributes: str) -> None:
+        from lamina._internal.events import emit
+        emit(self.engine.root, "network", action, net.id, {"name": net.name, **attributes})
 
     def remove_network(self, name: str) -> Network:
         """``network rm``: refused while a running container is on it; its host side goes too."""
@@ -338,17 +348,22 @@ class ContainerService:
                            f"({', '.join(users)})", network=net.name)
         self.network_store.remove(net)
         remove_host_side(STATE_DIR, net)
+        self._network_event("destroy", net, type="bridge")
         return net
 
     def connect_network(self, network: str, name: str, *, aliases: Sequence[str] = ()) -> Container:
         """``network connect``: one more network for a bridge container (now, if it runs)."""
         from lamina.container.netconnect import connect_network
-        return connect_network(self.manager, name, network, aliases=aliases)
+        container = connect_network(self.manager, name, network, aliases=aliases)
+        self._network_event("connect", self._network(network), container=container.id)
+        return container
 
     def disconnect_network(self, network: str, name: str) -> Container:
         """``network disconnect`` of a network ``connect`` added."""
         from lamina.container.netconnect import disconnect_network
-        return disconnect_network(self.manager, name, network)
+        container = disconnect_network(self.manager, name, network)
+        self._network_event("disconnect", self._network(network), container=container.id)
+        return container
 
     def prune_networks(self, filters: PruneFilter | None = None) -> builtins.list[str]:
         """``network prune``: the user networks no container (running or not) names, that *filters*

@@ -76,7 +76,10 @@ class DistributionService:
                     results = [pull(client, ref, self.engine.blobs, platform=want,
                                     max_concurrent=max_concurrent, progress=progress, layer_sink=sink)]
             plans += [_Plan() for _ in results[len(plans):]]
-            return [self._register(result, plan) for result, plan in zip(results, plans, strict=True)]
+            images = [self._register(result, plan) for result, plan in zip(results, plans, strict=True)]
+            for image in images:
+                self.engine.images.event("pull", str(image.id), name=str(ref))
+            return images
         finally:
             for plan in plans:
                 plan.discard(self.engine.layers)
@@ -193,6 +196,7 @@ class DistributionService:
         with self.engine.db.transaction() as cur:
             cur.execute("INSERT OR REPLACE INTO repo_digests VALUES (?,?)",
                         (f"{ref.repository}@{result.digest}", str(image.id)))
+        self.engine.images.event("push", str(image.id), name=str(ref))
         return result
 
     def _recompressed(self, image: Image, manifest: bytes, compression: Compression) -> Converted:

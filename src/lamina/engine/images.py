@@ -124,7 +124,14 @@ class ImageService:
         config = mutate.append_layer(config, layer.diff_id, created=created,
                                      created_by=f"lamina import {source_name}", comment=message)
         config = mutate.apply_changes(config, changes)
-        return self.store.add(canonical_json(config), [layer], tags=tags)
+        image = self.store.add(canonical_json(config), [layer], tags=tags)
+        self.event("import", str(image.id), name=reference or "")
+        return image
+
+    def event(self, action: str, image_id: str, **attributes: str) -> None:
+        """Record an image event (``lamina events``)."""
+        from lamina._internal.events import emit
+        emit(self.engine.root, "image", action, image_id, attributes)
 
     # ------------------------------------------------------------ reading
     def resolve(self, name: str) -> Image:
@@ -190,11 +197,18 @@ class ImageService:
 
     # ------------------------------------------------------------ naming and removal
     def tag(self, source: str, target: str) -> str:
-        return self.store.tag(self.resolve(source), target)
+        image = self.resolve(source)
+        tagged = self.store.tag(image, target)
+        self.event("tag", str(image.id), name=tagged)
+        return tagged
 
     def remove(self, name: str, *, force: bool = False,
                in_use: Callable[[Image], str | None] | None = None) -> builtins.list[str]:
-        return self.store.remove(name, force=force, in_use=in_use or (lambda _: None))
+        events = self.store.remove(name, force=force, in_use=in_use or (lambda _: None))
+        for line in events:   # "Untagged: name" and "Deleted: sha256:…", as docker reports them
+            kind, _, what = line.partition(": ")
+            self.event("untag" if kind == "Untagged" else "delete", what if kind != "Untagged" else "", name=what)
+        return events
 
     # ------------------------------------------------------------ archives
     def save(self, names: Sequence[str], out: BinaryIO | Path, *, fmt: str = "docker-archive") -> None:
@@ -208,6 +222,8 @@ class ImageService:
         sink = archive.TarSink(out)
         archive.save(self.store, items, sink, docker=(fmt == "docker-archive"))
         sink.close()
+        for item in items:
+            self.event("save", str(item.image.id), name=",".join(item.names))
 
     def _save_names(self, name: str) -> tuple[str, ...]:
         if looks_like_id(name):
@@ -217,7 +233,10 @@ class ImageService:
 
     def load(self, source: BinaryIO | Path) -> builtins.list[tuple[Image, tuple[str, ...]]]:
         from lamina.image import archive
-        return [(item.image, item.names) for item in archive.load(self.store, source)]
+        loaded = [(item.image, item.names) for item in archive.load(self.store, source)]
+        for image, names in loaded:
+            self.event("load", str(image.id), name=",".join(names))
+        return loaded
 
     def config_json(self, image: Image) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.store.config_bytes(image))
