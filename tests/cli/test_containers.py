@@ -392,6 +392,25 @@ def test_events_record_what_happened(cli):
     assert cli("events", "--filter", "bogus=1").code != 0
 
 
+def test_restart_signal_ps_before_since_and_foreground_health(cli, tmp_path):
+    cli.ok("run", "-d", "--name", "sig", "busybox", "sh", "-c", "trap 'echo got-usr1; exit 0' USR1; "
+           "while true; do sleep 0.1; done")
+    cli.ok("restart", "-s", "USR1", "-t", "5", "sig")
+    _wait_for(lambda: "got-usr1" in cli.ok("logs", "sig"))
+    assert _inspect(cli, "sig")["State"]["Running"]
+    cli.ok("stop", "-s", "USR1", "sig")
+    assert _inspect(cli, "sig")["State"]["ExitCode"] == 0
+    for name in ("p1", "p2", "p3"):
+        cli.ok("create", "--name", name, "busybox", "true")
+    assert cli.ok("ps", "-a", "--filter", "before=p2", "--filter", "name=p", "--format", "{{.Names}}") == "p1\n"
+    assert cli.ok("ps", "-a", "--filter", "since=p2", "--format", "{{.Names}}") == "p3\n"
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    cli.ok("run", "--rm", "-v", f"{probes}:/probes", "--health-cmd", "echo probe >> /probes/log",
+           "--health-interval", "200ms", "busybox", "sleep", "1.2")
+    assert (probes / "log").read_text().count("probe") >= 3   # the run process probed it
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

@@ -7,7 +7,7 @@ start; a probe that exits 0 makes the container ``healthy`` and resets the faili
 (non-zero exit, or no answer within the timeout: the probe is killed and its exit code is -1) adds to
 the streak, except during the start period until a first success; ``retries`` failures in a row make
 it ``unhealthy``. The last 5 results are kept, each output cut at 4,096 bytes. A foreground container
-run with its stdio inherited (``run --rm``, ``-t``) is not probed.
+run with its stdio inherited (``run --rm``, ``-t``) is probed by the ``run`` process itself.
 
 Must not parse the CLI: ``--health-*`` values arrive as docker's ``Healthcheck`` object
 (``override``), durations in nanoseconds.

@@ -616,14 +616,15 @@ class ContainerManager:
             self.wait_exit(container.id, 5)
         return container
 
-    def stop(self, name_or_id: str, timeout: float | None = None) -> Container:
-        """docker stop: the stop signal, then SIGKILL after *timeout* (the container's default: 10 s)."""
+    def stop(self, name_or_id: str, timeout: float | None = None, sig: str | None = None) -> Container:
+        """docker stop: the stop signal (*sig*, else the container's), then SIGKILL after *timeout* (the
+        container's default: 10 s)."""
         container, state = self.get(name_or_id)
         if not state.running:
             return container
         grace = container.stop_timeout if timeout is None else timeout
         self.update_state(container.id, manual_stop=True)   # a restart policy leaves it stopped
-        self._signal(container, signal_number(container.stop_signal))
+        self._signal(container, signal_number(sig or container.stop_signal))
         self._thaw_for_signal(container, state)
         if self.wait_exit(container.id, max(grace, 0)) is None:
             self._signal(container, signals.SIGKILL)
@@ -745,8 +746,8 @@ class ContainerManager:
         assert state is not None
         return state.exit_code
 
-    def restart(self, name_or_id: str, timeout: float | None = None) -> Container:
-        container = self.stop(name_or_id, timeout)
+    def restart(self, name_or_id: str, timeout: float | None = None, sig: str | None = None) -> Container:
+        container = self.stop(name_or_id, timeout, sig)
         self.start(container.id)
         return container
 

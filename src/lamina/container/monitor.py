@@ -226,12 +226,15 @@ class Supervisor:
         stdio = (attach.stdin if attach.stdin is not None else devnull,
                  attach.stdout if attach.stdout is not None else devnull,
                  attach.stderr if attach.stderr is not None else devnull)
+        checker = self._health_checker()
         try:
             code = self.manager.runtime.run(self.cid, self.manager.store.bundle(self.cid), stdio=stdio)
         except LaminaError as exc:
             self._record_failure(exc)
             raise
         finally:
+            if checker is not None:
+                checker.stop()
             os.close(devnull)
         self._record_exit(code, oom=False)
         return code

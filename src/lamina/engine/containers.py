@@ -116,8 +116,8 @@ class ContainerService:
     def start(self, name: str, *, attach: Attach | None = None) -> int:
         return self.manager.start(name, attach=attach)
 
-    def stop(self, name: str, timeout: float | None = None) -> Container:
-        return self.manager.stop(name, timeout)
+    def stop(self, name: str, timeout: float | None = None, sig: str | None = None) -> Container:
+        return self.manager.stop(name, timeout, sig)
 
     def kill(self, name: str, signal: str = "SIGKILL") -> Container:
         return self.manager.kill(name, signal)
@@ -135,8 +135,8 @@ class ContainerService:
     def unpause(self, name: str) -> Container:
         return self.manager.unpause(name)
 
-    def restart(self, name: str, timeout: float | None = None) -> Container:
-        return self.manager.restart(name, timeout)
+    def restart(self, name: str, timeout: float | None = None, sig: str | None = None) -> Container:
+        return self.manager.restart(name, timeout, sig)
 
     def wait(self, name: str) -> int:
         return self.manager.wait(name)

@@ -128,6 +128,14 @@ def select(items: list[tuple[Container, ContainerState]], filters: tuple[str, ..
         by_key.setdefault(key, []).append(value)
     show_all = all_ or last is not None or "status" in by_key or "exited" in by_key
     out = [(c, s) for c, s in items if show_all or s.running]
+    for key in ("before", "since"):   # created before / after another container (docker's)
+        for value in by_key.pop(key, []):
+            other = next((c for c, _ in items if value in (c.name, c.id) or c.id.startswith(value)), None)
+            if other is None:
+                from lamina.errors import ContainerNotFound
+                raise ContainerNotFound(value)
+            out = [(c, s) for c, s in out if (_seconds(c.created) < _seconds(other.created)) == (key == "before")
+                   and c.id != other.id]
     for key, values in by_key.items():
         out = [(c, s) for c, s in out if any(_match(c, s, key, v) for v in values)]
     return out[:last] if last is not None and last >= 0 else out

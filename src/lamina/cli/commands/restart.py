@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 @click.command("restart", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("containers", nargs=-1, required=True)
 @click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing the container")
+@click.option("-s", "--signal", "sig", help="Signal to send to the container")
 @with_engine
-def command(engine: Engine, containers: tuple[str, ...], timeout: int | None) -> None:
+def command(engine: Engine, containers: tuple[str, ...], timeout: int | None, sig: str | None) -> None:
     """Restart one or more containers."""
-    each(containers, lambda name: engine.containers.restart(name, timeout))
+    each(containers, lambda name: engine.containers.restart(name, timeout, sig))

@@ -24,15 +24,4 @@ if TYPE_CHECKING:
 @with_engine
 def command(engine: Engine, containers: tuple[str, ...], timeout: int | None, sig: str | None) -> None:
     """Stop one or more running containers."""
-    service = engine.containers
-
-    def stop(name: str) -> None:
-        if sig:
-            container, state = service.get(name)
-            if state.running:
-                service.kill(name, sig)
-                if service.manager.wait_exit(container.id, 10 if timeout is None else timeout) is None:
-                    service.stop(name, 0)
-            return
-        service.stop(name, timeout)
-    each(containers, stop)
+    each(containers, lambda name: engine.containers.stop(name, timeout, sig))
