@@ -411,6 +411,17 @@ def test_restart_signal_ps_before_since_and_foreground_health(cli, tmp_path):
     assert (probes / "log").read_text().count("probe") >= 3   # the run process probed it
 
 
+def test_security_opts(cli):
+    masked = 'grep -cE " /proc/(keys|timer_list|sys) " /proc/self/mountinfo || true'
+    assert cli.ok("run", "--rm", "busybox", "sh", "-c", masked) == "3\n"
+    assert cli.ok("run", "--rm", "--security-opt", "systempaths=unconfined", "busybox", "sh", "-c", masked) == "0\n"
+    out = cli.ok("run", "--rm", "--security-opt", "label=disable", "--security-opt", "apparmor=unconfined",
+                 "--security-opt", "no-new-privileges:true", "busybox", "grep", "NoNewPrivs", "/proc/self/status")
+    assert out.split() == ["NoNewPrivs:", "1"]
+    bad = cli("run", "--rm", "--security-opt", "bogus", "busybox", "true")
+    assert bad.code == 125 and 'invalid --security-opt: "bogus"' in bad.err
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

@@ -284,14 +284,23 @@ def _restart(opts: dict[str, Any], auto_remove: bool) -> str:
     return policy
 
 
-def _seccomp(security_opts: Sequence[str]) -> str:
-    """``--security-opt seccomp=unconfined|PATH`` (docker also takes ``seccomp:``); "default" otherwise."""
-    chosen = "default"
+def _security(security_opts: Sequence[str]) -> dict[str, Any]:
+    """``--security-opt``, docker's forms (``key=value`` or ``key:value``): ``seccomp=unconfined|PATH``,
+    ``no-new-privileges[=true|false]``, ``systempaths=unconfined``; ``apparmor=…`` and ``label=…`` are
+    accepted and have nothing to act on (this kernel has neither LSM). Anything else is refused."""
+    from lamina.errors import InvalidOption
+    out: dict[str, Any] = {"seccomp": "default", "no_new_privileges": False, "system_paths": True}
     for item in security_opts:
-        key, sep, value = item.replace(":", "=", 1).partition("=") if item.startswith("seccomp") else ("", "", "")
+        key, sep, value = item.replace(":", "=", 1).partition("=")
         if key == "seccomp" and sep:
-            chosen = value or "default"
-    return chosen
+            out["seccomp"] = value or "default"
+        elif key == "no-new-privileges" and value in ("", "true", "false"):
+            out["no_new_privileges"] = value != "false"
+        elif key == "systempaths" and value == "unconfined":
+            out["system_paths"] = False
+        elif key not in ("apparmor", "label") or not sep:
+            raise InvalidOption(f'invalid --security-opt: "{item}"')
+    return out
 
 
 def _network(name: str) -> tuple[str, str | None]:
@@ -418,9 +427,7 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
         publish=publish,
         publish_all=publish_all, privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
         cap_drop=tuple(opts["cap_drop"]), cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
-        no_new_privileges=any(s.startswith("no-new-privileges") and not s.endswith("false")
-                              for s in opts["security_opt"]),
-        seccomp=_seccomp(opts["security_opt"]), init=opts["init"], restart=_restart(opts, auto_remove),
+        **_security(opts["security_opt"]), init=opts["init"], restart=_restart(opts, auto_remove),
         extra_hosts=tuple(opts["add_host"]),
         dns=tuple(opts["dns"]), dns_search=tuple(opts["dns_search"]), dns_options=tuple(opts["dns_option"]),
         devices=tuple(opts["device"]), pid="" if "pid" in join else opts["pid"] or "",

@@ -135,6 +135,7 @@ class RunOptions(Record):
     cap_drop: Sequence[str] = ()
     no_new_privileges: bool = False
     seccomp: str = "default"                  # "default" (the host's profile), "unconfined" or a profile's path
+    system_paths: bool = True                 # False: --security-opt systempaths=unconfined (no masked /proc paths)
     restart: str = "no"                       # --restart: no, always, unless-stopped, on-failure[:N] (-d only)
     init: bool = False                        # --init: a static init (tini) as PID 1 reaps zombies, forwards signals
     extra_hosts: Sequence[str] = ()           # --add-host, as "name:ip" ("host-gateway": the bridge's gateway)
@@ -560,8 +561,8 @@ def build_linux(opts: RunOptions, host: HostFacts, container_id: str, network_ns
     return Linux(namespaces=tuple(namespaces), devices=devices, sysctl=dict(opts.sysctls),
                  resources=resources, seccomp=seccomp,
                  cgroups_path=f"{parent}/{container_id}" if host.cgroups_usable else None,
-                 masked_paths=() if opts.privileged else MASKED_PATHS,
-                 readonly_paths=() if opts.privileged else READONLY_PATHS)
+                 masked_paths=MASKED_PATHS if opts.system_paths and not opts.privileged else (),
+                 readonly_paths=READONLY_PATHS if opts.system_paths and not opts.privileged else ())
 
 
 def resolve_seccomp(opts: RunOptions, capabilities: Sequence[str]) -> dict[str, Any] | None:
