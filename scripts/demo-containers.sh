@@ -61,3 +61,14 @@ L rm -f web
 L run -d --name talk busybox sh -c 'sleep 1; echo "said while you were attached"; exit 4'
 L attach talk || echo "attach ended with the container's status: $?"
 L rm talk
+
+echo "== a user-defined network: containers find each other by name; a health check"
+L network create demo-net
+L run -d --name db --network demo-net --network-alias database \
+  --health-cmd 'test -f /tmp/ready' --health-interval 300ms busybox sh -c 'sleep 0.5; touch /tmp/ready; sleep 30'
+L run --rm --network demo-net busybox ping -c1 -W2 database | head -2
+sleep 1
+L ps --format '{{.Names}}: {{.Status}} on {{.Networks}}'
+L rm -f db
+L network rm demo-net
+L events --since 10m --until 0s --filter container=db --format '{{.Status}}'
