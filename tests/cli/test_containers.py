@@ -422,6 +422,16 @@ def test_security_opts(cli):
     assert bad.code == 125 and 'invalid --security-opt: "bogus"' in bad.err
 
 
+def test_inspect_finds_volumes_and_networks(cli):
+    cli.ok("volume", "create", "insp")
+    assert cli.ok("inspect", "-f", "{{.Name}} {{.Driver}}", "insp", "bridge") == "insp local\nbridge bridge\n"
+    assert cli.ok("inspect", "--type", "network", "-f", "{{.Name}}", "none") == "none\n"
+    assert cli("inspect", "--type", "volume", "bridge").code == 1
+    missing = cli("inspect", "nope:1")
+    assert missing.code == 1 and "No such object: nope:1" in missing.err
+    cli.ok("volume", "rm", "insp")
+
+
 # ---------------------------------------------------------------- copy-on-write and volumes
 def test_rw_layer_gone_after_rm_volume_persists(cli):
     cli.ok("run", "--name", "w1", "-v", "keep:/data", "busybox", "sh", "-c",

@@ -318,6 +318,16 @@ class ContainerService:
                 _network("host", "host", none, {}, {}), _network("none", "null", none, {}, {}),
                 *(_bridge_json(n, attached.get(n.name, {})) for n in bridges[1:])]
 
+    def network_json(self, name: str) -> dict[str, Any]:
+        """``network inspect`` of one network, by name, id or unique id prefix; NotFound otherwise."""
+        from lamina.errors import NotFound
+        networks = self.networks()
+        found = [n for n in networks if name in (n["Name"], n["Id"])] or \
+            [n for n in networks if n["Id"].startswith(name)]
+        if len(found) != 1:
+            raise NotFound(f"network {name} not found")
+        return found[0]
+
     def create_network(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
                        internal: bool = False, labels: Mapping[str, str] | None = None) -> Network:
         """``network create``: a bridge network of its own (see ``lamina.network.networks``)."""

@@ -1,4 +1,5 @@
-"""``lamina inspect [--type image|container] NAME...``: docker's JSON, or ``--format`` per object."""
+"""``lamina inspect [--type container|image|volume|network] NAME...``: docker's JSON, or ``--format`` per
+object; without ``--type`` a name is looked up as a container, an image, a volume, then a network."""
 
 from __future__ import annotations
 
@@ -13,17 +14,31 @@ if TYPE_CHECKING:
 
 
 def inspect_one(engine: Engine, name: str, kind: str | None) -> dict[str, Any]:
-    """Resolve *name* as a container first (as docker does), then as an image."""
+    """Resolve *name* as a container first (as docker does), then an image, a volume, a network."""
     from lamina.errors import NotFound
-    if kind in (None, "container") and hasattr(engine, "containers"):
-        try:
-            return engine.containers.inspect(name)
-        except NotFound:
-            if kind == "container":
-                raise
-    if kind in (None, "image"):
-        return engine.images.inspect(name)
+    for what in ("container", "image", "volume", "network"):
+        if kind in (None, what):
+            try:
+                return _lookup(engine, what, name)
+            except NotFound:
+                if kind == what:
+                    raise
     raise NotFound(f"no such object: {name}")
+
+
+def _lookup(engine: Engine, kind: str, name: str) -> dict[str, Any]:
+    from lamina.errors import InvalidOption, VolumeNotFound
+    if kind == "container":
+        return engine.containers.inspect(name)
+    if kind == "image":
+        return engine.images.inspect(name)
+    if kind == "network":
+        return engine.containers.network_json(name)
+    try:
+        data: dict[str, Any] = engine.volumes.get(name).to_inspect()
+    except InvalidOption:   # not a volume name at all
+        raise VolumeNotFound(name) from None
+    return data
 
 
 def render_objects(objects: list[dict[str, Any]], fmt: str | None) -> str:
@@ -41,7 +56,8 @@ def inspect_command(kind: str | None, name: str = "inspect") -> click.Command:
     @click.argument("names", nargs=-1, required=True)
     @click.option("-f", "--format", "fmt", help="Format output using a custom template")
     @click.option("-s", "--size", is_flag=True, help="Display total file sizes if the type is container")
-    @click.option("--type", "type_", type=click.Choice(["image", "container"]) if kind is None else None,
+    @click.option("--type", "type_", type=click.Choice(["container", "image", "volume", "network"])
+                  if kind is None else None,
                   default=kind, hidden=kind is not None, help="Only inspect objects of the given type")
     @with_engine
     def run(engine: Engine, names: tuple[str, ...], fmt: str | None, size: bool, type_: str | None) -> None:

@@ -48,15 +48,7 @@ def ls(engine: Engine, fmt: str | None, quiet: bool, no_trunc: bool) -> None:
 @with_engine
 def inspect(engine: Engine, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more networks."""
-    from lamina.errors import NotFound
-    networks = engine.containers.networks()
-    chosen = []
-    for name in names:
-        found = [n for n in networks if name in (n["Name"], n["Id"])] or \
-            [n for n in networks if n["Id"].startswith(name)]
-        if len(found) != 1:
-            raise NotFound(f"network {name} not found")
-        chosen.append(found[0])
+    chosen = [engine.containers.network_json(name) for name in names]
     from lamina.cli.output import render_inspect
     click.echo(render_inspect(chosen, fmt), nl=False)
 
