@@ -550,9 +550,8 @@ class ContainerManager:
         netns = self.netns_path(container_id)
         if not data and not netns.exists():
             return False
-        if state.extra.get("networks"):
-            from lamina.container.netconnect import unplug_all
-            unplug_all(self, container_id, state)
+        from lamina.container.netconnect import unplug_all
+        unplug_all(self, container_id, state)
         from lamina.network.bridge import Attachment
         if data:
             self.network.detach(container_id, netns, Attachment.from_json(data))

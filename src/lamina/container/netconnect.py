@@ -93,8 +93,17 @@ def plug_all(manager: ContainerManager, container: Container) -> None:
 
 
 def unplug_all(manager: ContainerManager, container_id: str, state: ContainerState) -> None:
-    """At stop, before the first network goes: CNI DEL of every connected one."""
-    for data in (state.extra.get("networks") or {}).values():
+    """At stop, before the first network goes: CNI DEL of every connected one, also of one whose ADD a
+    crash kept out of the state (the record names it; DEL of what was never added does nothing)."""
+    recorded = dict(state.extra.get("networks") or {})
+    with contextlib.suppress(LaminaError):
+        container = manager.store.load(container_id)
+        for entry in container.options.get("connected") or ():
+            if entry["name"] not in recorded:
+                with contextlib.suppress(LaminaError):
+                    _unplug(manager, container_id, _unrecorded(manager, container, entry),
+                            manager.netns_path(container_id))
+    for data in recorded.values():
         with contextlib.suppress(LaminaError):
             _unplug(manager, container_id, _attachment(data), manager.netns_path(container_id))
 
@@ -129,6 +138,13 @@ def _unplug(manager: ContainerManager, container_id: str, attachment: Attachment
 def _attachment(data: dict[str, Any]) -> Attachment:
     from lamina.network.bridge import Attachment
     return Attachment.from_json(data)
+
+
+def _unrecorded(manager: ContainerManager, container: Container, entry: dict[str, Any]) -> Attachment:
+    """An attachment without a CNI result, for the DEL of an interface whose ADD was not recorded."""
+    from lamina.network.bridge import Attachment
+    return Attachment({}, (), _lookup(manager, entry["name"]), container.name, entry.get("aliases") or (),
+                      str(entry["ifname"]))
 
 
 def _without(state: ContainerState, name: str) -> dict[str, Any]:

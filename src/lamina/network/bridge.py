@@ -204,7 +204,7 @@ class BridgeNetwork:
                              name=attachment.name)
         plugins = conflist(self.state_dir, ports=False, net=attachment.network)
         runtime_config = _runtime_config((), attachment.network, attachment.aliases)
-        for error in cni.delete(plugins, who, runtime_config, attachment.result):
+        for error in cni.delete(plugins, who, runtime_config, attachment.result or None):
             log.warning("network disconnect id=%s network=%s: %s", container_id, attachment.network.name, error)
 
     def detach(self, container_id: str, netns: Path, attachment: Attachment | None, *,

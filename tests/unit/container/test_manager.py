@@ -172,6 +172,9 @@ class _Network:
         self.detached.append((container_id, attachment, net.name if net else None, name))
         netns.unlink(missing_ok=True)
 
+    def remove_interface(self, container_id, netns, attachment) -> None:
+        self.detached.append((container_id, attachment.ifname, attachment.network.name, attachment.name))
+
 
 def test_crash_before_the_attachment_was_recorded_undoes_the_right_network(env, tmp_path, monkeypatch):
     manager, _, _ = env
@@ -187,3 +190,21 @@ def test_crash_before_the_attachment_was_recorded_undoes_the_right_network(env, 
     manager.disconnect(c.id, manager.store.state(c.id))
     assert fake.detached == [(c.id, None, "appnet", "api")]
     assert not netns.exists()
+
+
+def test_a_connected_network_whose_add_was_not_recorded_is_undone_too(env, tmp_path, monkeypatch):
+    manager, _, _ = env
+    from lamina.container.netconnect import _save
+    from lamina.network import networks
+    monkeypatch.setattr(networks, "_host_routes", lambda: [])
+    networks.NetworkStore(tmp_path / "networks").create("extra")
+    c = manager.create(request(name="api", options=RunOptions(network="bridge")))
+    _save(manager, c, [{"name": "extra", "aliases": [], "ifname": "eth1"}])
+    fake = _Network()
+    monkeypatch.setitem(manager.__dict__, "network", fake)
+    netns = manager.netns_path(c.id)
+    netns.parent.mkdir(parents=True, exist_ok=True)
+    netns.touch()
+    manager.disconnect(c.id, manager.store.state(c.id))
+    assert fake.detached[0] == (c.id, "eth1", "extra", "api")   # before the first network goes
+    assert fake.detached[1][:2] == (c.id, None)
