@@ -265,6 +265,8 @@ class ContainerManager:
             known = {k: v for k, v in changes.items() if k in fields(ContainerState)}
             extra = {**state.extra, **{k: v for k, v in changes.items() if k not in known}}
             state = replace(state, **known, extra=extra)
+            if _unsettled(state):   # the mark goes before a state that reconciliation must see
+                self.store.unsettle(container_id)
             self.store.save_state(container_id, state)
         return state
 
@@ -298,6 +300,8 @@ class ContainerManager:
         finally:
             lock.release()
         log.debug("container created id=%s name=%s image=%s", cid, name, request.image_id)
+        if not keep_mounted:
+            self.store.settle(cid)
         self.event(container, "create")
         return container
 
@@ -439,13 +443,27 @@ class ContainerManager:
                 self.driver.unmount(container.id)
             return 0
         check_transition(container.name, state.status, State.RUNNING, "start")
+        self._begin_start(container.id)
         if not mounted:
-            self.driver.mount(container.id)
-        self.update_state(container.id, mounted=True, manual_stop=False)
+            try:
+                self.driver.mount(container.id)
+            except BaseException:
+                self.update_state(container.id, mounted=False)
+                raise
         if attach is not None:
             return Supervisor(self, container).run(attach)
         self._spawn_monitor(container)
         return 0
+
+    def _begin_start(self, container_id: str) -> None:
+        """Under the container lock: no settled mark any more (reconciliation looks at it from now
+        on) and the mounted mark set before the mount, so that a concurrent ``finalize`` cannot mark
+        it settled again; the stop/kill mark of a restart policy is cleared."""
+        with self.store.lock(container_id):
+            self.store.unsettle(container_id)
+            state = self.store.state(container_id)
+            extra = {**state.extra, "mounted": True, "manual_stop": False}
+            self.store.save_state(container_id, replace(state, extra=extra))
 
     def _spawn_monitor(self, container: Container) -> None:
         read_fd, write_fd = os.pipe()
@@ -591,6 +609,19 @@ class ContainerManager:
         if remove:
             with contextlib.suppress(ContainerNotFound):
                 self.remove(container.id, force=True, volumes=True)
+        elif not state.running:
+            self._settle(container_id)
+
+    def _settle(self, container_id: str) -> None:
+        """Mark a stopped, unmounted container settled (reconciliation skips it), under its lock so that
+        a ``start`` in between (which sets the mounted mark first) keeps it unmarked."""
+        if not (self.store.dir(container_id) / "config.json").exists():
+            return   # removed: taking its lock would make its directory again
+        with self.store.lock(container_id):
+            if not (self.store.dir(container_id) / "config.json").exists():
+                return
+            if not _unsettled(self.store.state(container_id)):
+                self.store.settle(container_id)
 
     # ------------------------------------------------------------ signals and waiting
     def _signal(self, container: Container, sig: int) -> None:
@@ -775,7 +806,7 @@ class ContainerManager:
         for layer in (container.layer_id, container.init_layer_id):
             if layer and driver.exists(layer):
                 driver.remove(layer)
-        if volumes:
+        if volumes and any(m.anonymous for m in container.mounts):
             shared = {m.name for c in self.store.list() if c.id != container.id for m in c.mounts}
             for mount in container.mounts:
                 if mount.anonymous and mount.name not in shared:   # --volumes-from users keep it, as in docker
@@ -792,7 +823,10 @@ class ContainerManager:
         """Heal what crashed CLIs and monitors left: see the module docstring. Cheap when all is well."""
         for staging in self.store.stale_staging():
             rmtree(staging)
+        settled = self.store.settled()
         for cid in self.store.ids():
+            if cid in settled:
+                continue
             path = self.store.dir(cid)
             if self.store.incomplete(cid) or not (path / "config.json").exists():
                 self._reconcile_incomplete(cid)
@@ -804,6 +838,7 @@ class ContainerManager:
                 elif state.status is State.CREATED and _starter_died(state) and not self.store.watched(cid):
                     self.finalize(cid)  # the run that made it died before the start: the mount, --rm
                     self.update_state(cid, starter=None)
+                    self._settle(cid)
                 elif state.status is State.EXITED and state.extra.get("mounted") and not self.store.watched(cid):
                     self.finalize(cid)  # its CLI or monitor died between the exit and the cleanup
 
@@ -1097,6 +1132,13 @@ def _host_memory() -> int:
 def _this_process() -> str:
     from lamina.container.monitor import proc_starttime
     return f"{os.getpid()}:{proc_starttime(os.getpid())}"
+
+
+def _unsettled(state: ContainerState) -> bool:
+    """Whether reconciliation must keep looking at a container in *state*: running (or paused,
+    restarting), mounted, or a ``run`` that has not started it yet."""
+    return state.running or bool(state.extra.get("mounted")) or \
+        (state.status is State.CREATED and bool(state.extra.get("starter")))
 
 
 def _starter_died(state: ContainerState) -> bool:

@@ -179,6 +179,25 @@ class ContainerStore:
     def incomplete(self, container_id: str) -> bool:
         return (self.dir(container_id) / "incomplete").exists()
 
+    # ------------------------------------------------------------ settled marks
+    # A container with a mark in ``.settled/`` is stopped, unmounted and owned by no process: reconciliation
+    # (every command runs it) skips it without reading its state. The mark is made after a container
+    # settles and removed before it leaves that (``start``), so a crash leaves at worst a container
+    # without a mark, which is only checked.
+    def settle(self, container_id: str) -> None:
+        marks = self.root / ".settled"
+        marks.mkdir(exist_ok=True)
+        (marks / container_id).touch()
+
+    def unsettle(self, container_id: str) -> None:
+        (self.root / ".settled" / container_id).unlink(missing_ok=True)
+
+    def settled(self) -> set[str]:
+        try:
+            return set(os.listdir(self.root / ".settled"))
+        except FileNotFoundError:
+            return set()
+
     # ------------------------------------------------------------ reading
     def ids(self) -> list[str]:
         """Every record directory (complete or not)."""
@@ -236,6 +255,7 @@ class ContainerStore:
         """Release the name (if still ours) and remove the record directory. Idempotent."""
         if name and self._name_holder(name) == container_id:
             (self.names / name).unlink(missing_ok=True)
+        self.unsettle(container_id)
         path = self.dir(container_id)
         if path.exists():
             rmtree(move_to_trash(path, self.root / ".trash"))

@@ -208,3 +208,26 @@ def test_a_connected_network_whose_add_was_not_recorded_is_undone_too(env, tmp_p
     manager.disconnect(c.id, manager.store.state(c.id))
     assert fake.detached[0] == (c.id, "eth1", "extra", "api")   # before the first network goes
     assert fake.detached[1][:2] == (c.id, None)
+
+
+def test_settled_marks_let_reconciliation_skip_stopped_containers(env):
+    manager, _, _ = env
+    from lamina._internal.records import replace as rec_replace
+    c = manager.create(request(name="calm"))
+    assert c.id in manager.store.settled()   # created, not mounted: nothing to heal
+    manager._begin_start(c.id)
+    assert c.id not in manager.store.settled() and manager.store.state(c.id).extra["mounted"] is True
+    manager.update_state(c.id, mounted=False)
+    manager.finalize(c.id)
+    assert c.id in manager.store.settled()
+    # a record that says "running" under a settled mark is not looked at ...
+    lying = rec_replace(manager.store.state(c.id), status=State.RUNNING, pid=2**22 - 1)
+    manager.store.save_state(c.id, lying)
+    manager.reconcile()
+    assert manager.store.state(c.id).status is State.RUNNING
+    # ... and is healed once unmarked (a start removes the mark before anything else)
+    manager.store.unsettle(c.id)
+    manager.reconcile()
+    assert manager.store.state(c.id).status is not State.RUNNING
+    manager.remove(c.id)
+    assert c.id not in manager.store.settled()
