@@ -413,30 +413,16 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
     from lamina.container.ocispec import RunOptions
     from lamina.engine.containers import ContainerSpec
     entrypoint = None if opts["entrypoint"] is None else ([opts["entrypoint"]] if opts["entrypoint"] else [])
-    join = _joins(opts)
-    log_opts = _log_opts(opts["log_driver"], opts["log_opt"])
-    network, network_name = ("none", None) if "network" in join else _network(opts["network"])
-    publish, publish_all = _published(network, opts)
     options = RunOptions(
         args=tuple(command), entrypoint=entrypoint,
         env=tuple(env_files(opts["env_file"]) + host_env(list(opts["env"]))),
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], tty=opts["tty"],
-        read_only=opts["read_only"], network=network, network_name=network_name,  # type: ignore[arg-type]
-        network_aliases=_aliases(opts["network_alias"], network_name),
-        ip=_address(opts["ip"], network_name), mac_address=_mac(opts["mac_address"], network),
-        publish=publish,
-        publish_all=publish_all, privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
+        read_only=opts["read_only"], privileged=opts["privileged"], cap_add=tuple(opts["cap_add"]),
         cap_drop=tuple(opts["cap_drop"]), cgroup_parent=opts["cgroup_parent"], oom_score_adj=opts["oom_score_adj"],
         **_security(opts["security_opt"]), init=opts["init"], restart=_restart(opts, auto_remove),
-        extra_hosts=tuple(opts["add_host"]),
-        dns=tuple(opts["dns"]), dns_search=tuple(opts["dns_search"]), dns_options=tuple(opts["dns_option"]),
-        devices=tuple(opts["device"]), pid="" if "pid" in join else opts["pid"] or "",
-        ipc="" if "ipc" in join else opts["ipc"] or "", uts=opts["uts"] or "", join=join,
-        sysctls=_sysctls(opts["sysctl"]), group_add=tuple(opts["group_add"]), health=_health(opts),
-        log_driver=opts["log_driver"] or "json-file", log_opts=log_opts, domainname=opts["domainname"],
-        expose=_expose(opts["expose"], opts["platform"]),
-        log_max_size=_size(log_opts["max-size"]) if "max-size" in log_opts else None,
-        **_limits(opts))
+        devices=tuple(opts["device"]), uts=opts["uts"] or "", sysctls=_sysctls(opts["sysctl"]),
+        group_add=tuple(opts["group_add"]), health=_health(opts), domainname=opts["domainname"],
+        **_network_fields(opts), **_log_fields(opts), **_limits(opts))
     if options.extra_hosts or options.dns:
         from lamina.container.ocispec import check_network_options
         check_network_options(options)
@@ -446,6 +432,26 @@ def build_spec(image: str, command: tuple[str, ...], opts: dict[str, Any], *,
                          stop_signal=opts["stop_signal"], stop_timeout=opts["stop_timeout"],
                          labels=_labels(opts["label"], opts["label_file"]),
                          volumes_from=tuple(opts["volumes_from"]))
+
+
+def _network_fields(opts: dict[str, Any]) -> dict[str, Any]:
+    """The network and namespace-sharing flags, as ``RunOptions`` fields."""
+    join = _joins(opts)
+    network, network_name = ("none", None) if "network" in join else _network(opts["network"])
+    publish, publish_all = _published(network, opts)
+    return {"network": network, "network_name": network_name, "join": join,
+            "network_aliases": _aliases(opts["network_alias"], network_name),
+            "ip": _address(opts["ip"], network_name), "mac_address": _mac(opts["mac_address"], network),
+            "publish": publish, "publish_all": publish_all, "expose": _expose(opts["expose"], opts["platform"]),
+            "extra_hosts": tuple(opts["add_host"]), "dns": tuple(opts["dns"]),
+            "dns_search": tuple(opts["dns_search"]), "dns_options": tuple(opts["dns_option"]),
+            "pid": "" if "pid" in join else opts["pid"] or "", "ipc": "" if "ipc" in join else opts["ipc"] or ""}
+
+
+def _log_fields(opts: dict[str, Any]) -> dict[str, Any]:
+    log_opts = _log_opts(opts["log_driver"], opts["log_opt"])
+    return {"log_driver": opts["log_driver"] or "json-file", "log_opts": log_opts,
+            "log_max_size": _size(log_opts["max-size"]) if "max-size" in log_opts else None}
 
 
 def run(engine: Engine, image: str, command: tuple[str, ...], opts: dict[str, Any]) -> int:
