@@ -21,7 +21,6 @@ import builtins
 import contextlib
 import json
 import os
-import signal as signals
 import stat
 import sys
 import time
@@ -107,11 +106,15 @@ class CreateRequest(Record):
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+_SIGKILL = 9
+
+
 def signal_number(name: str | int) -> int:
     """"SIGTERM", "TERM", "15" or 15 → 15; ``InvalidOption`` otherwise."""
     text = str(name).strip().upper()
     if text.isdigit():
         return int(text)
+    import signal as signals  # its enums cost start-up; run never needs them
     try:
         return int(signals.Signals[text if text.startswith("SIG") else "SIG" + text])
     except KeyError:
@@ -642,7 +645,7 @@ class ContainerManager:
         self.update_state(container.id, manual_stop=True)   # a restart policy leaves it stopped
         self._signal(container, number)
         self._thaw_for_signal(container, state)
-        if number == signals.SIGKILL:
+        if number == _SIGKILL:
             self.wait_exit(container.id, 5)
         return container
 
@@ -657,7 +660,7 @@ class ContainerManager:
         self._signal(container, signal_number(sig or container.stop_signal))
         self._thaw_for_signal(container, state)
         if self.wait_exit(container.id, max(grace, 0)) is None:
-            self._signal(container, signals.SIGKILL)
+            self._signal(container, _SIGKILL)
             self.wait_exit(container.id, 30)
         self._wait_settled(container.id)
         self.event(container, "stop")
@@ -791,7 +794,7 @@ class ContainerManager:
                                        "container is running: stop the container before removing or "
                                        "force remove")
             with contextlib.suppress(InvalidStateTransition):
-                self.kill(container.id, signals.SIGKILL)
+                self.kill(container.id, _SIGKILL)
             self.wait_exit(container.id, 10)
         with self.store.lock(container.id):
             self._remove_locked(container, volumes=volumes)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -81,6 +80,8 @@ def _restart_wanted(name: str, limit: int, code: int, count: int, extra: dict[st
 @contextlib.contextmanager
 def proxy_signals(runtime: Runtime, container_id: str) -> Iterator[None]:
     """While waiting on a container: SIGINT/SIGTERM/SIGHUP to this process go to it (docker's sig-proxy)."""
+    import signal
+
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(LaminaError):
             runtime.kill(container_id, signum)
@@ -419,6 +420,7 @@ def _daemonize() -> None:
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
+    import signal
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
