@@ -10,6 +10,7 @@ applied to a fresh copy driver, which must rebuild the same tree (apply -> diff 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import stat
@@ -111,9 +112,12 @@ def _next_tree(lower: dict[str, str], items: list[tuple[str, Node]]) -> dict[str
 def stacks(draw: st.DrawFn) -> list[list[tuple[str, Node]]]:
     tree: dict[str, str] = {}
     layers = []
-    for _ in range(draw(st.integers(2, 6))):
+    for index in range(draw(st.integers(2, 6))):
         spec, tree = draw(layer(tree))
-        layers.append(spec)
+        # Each layer's files are newer than the last's, as in any real build: a naive diff (moby's too)
+        # cannot tell a file replaced by one of the same size, mode and mtime, which breaks a hard link.
+        layers.append([(p, dataclasses.replace(n, mtime=1_600_000_000 + index) if isinstance(n, File) else n)
+                       for p, n in spec])
     return layers
 
 
