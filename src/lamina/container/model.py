@@ -95,6 +95,11 @@ class Container(Record):
     stop_timeout: int = 10
     labels: dict[str, str] = field(default_factory=dict)   # --label (the image's are in image_config)
 
+    @property
+    def all_labels(self) -> dict[str, str]:
+        """The image's labels and the container's ``--label``s over them, as docker shows them."""
+        return {**(self.image_config.get("Labels") or {}), **self.labels}
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["mounts"] = [asdict(m) for m in self.mounts]

@@ -563,6 +563,6 @@ def _config_json(container: Container) -> dict[str, Any]:
             "Image": container.image_name, "Volumes": image_config.get("Volumes"),
             "WorkingDir": opts.get("workdir") or image_config.get("WorkingDir", ""),
             "Entrypoint": (list(entrypoint) or None) if entrypoint is not None else image_config.get("Entrypoint"),
-            "Labels": {**(image_config.get("Labels") or {}), **container.labels}, "StopSignal": container.stop_signal,
+            "Labels": container.all_labels, "StopSignal": container.stop_signal,
             "Healthcheck": _healthcheck(image_config, opts),
             "StopTimeout": container.stop_timeout}

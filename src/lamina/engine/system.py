@@ -899,8 +899,7 @@ class SystemService:
         service = self.engine.containers
         deleted, freed = [], 0
         for container, state in service.list():
-            labels = {**(container.image_config.get("Labels") or {}), **container.labels}
-            if state.running or (filters and not filters.matches(container.created, labels)):
+            if state.running or (filters and not filters.matches(container.created, container.all_labels)):
                 continue
             with contextlib.suppress(Exception):
                 freed += service.size(container)

@@ -71,7 +71,7 @@ def row(engine: Engine, container: Container, state: ContainerState, *, no_trunc
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
         "Status": status_text(state, now), "State": state.status.value,
         "Ports": ps_text(engine.containers.ports(container, state)),
-        "Names": container.name, "Labels": ",".join(f"{k}={v}" for k, v in _labels(container).items()),
+        "Names": container.name, "Labels": ",".join(f"{k}={v}" for k, v in container.all_labels.items()),
         "Networks": _networks(container),
         "Mounts": ",".join(m.name or m.source for m in container.mounts),
     }
@@ -87,11 +87,6 @@ def _networks(container: Container) -> str:
         from lamina.container.netconnect import names
         return ",".join(names(container))
     return "host" if container.options.get("network") == "host" else "none"
-
-
-def _labels(container: Container) -> dict[str, str]:
-    """The image's labels and the container's ``--label``s over them, as docker shows them."""
-    return {**(container.image_config.get("Labels") or {}), **container.labels}
 
 
 def _match(container: Container, state: ContainerState, key: str, value: str) -> bool:
@@ -115,7 +110,7 @@ def _match(container: Container, state: ContainerState, key: str, value: str) ->
         return value in _networks(container).split(",")
     if key == "label":
         name, sep, wanted = value.partition("=")
-        labels = _labels(container)
+        labels = container.all_labels
         return name in labels and (not sep or labels[name] == wanted)
     raise InvalidOption(f"invalid filter '{key}'")
 
