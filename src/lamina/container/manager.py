@@ -77,7 +77,7 @@ if TYPE_CHECKING:
     from lamina.container.volumes import VolumeRequest, VolumeStore
     from lamina.driver.protocol import Driver
     from lamina.network.bridge import BridgeNetwork
-    from lamina.network.networks import Network
+    from lamina.network.networks import Network, NetworkStore
     from lamina.network.ports import PortMapping
     from lamina.runtime.protocol import Runtime
 
@@ -233,6 +233,12 @@ class ContainerManager:
     @cached_property
     def runtime(self) -> Runtime:
         return self._runtime_factory()
+
+    @property
+    def networks(self) -> NetworkStore:
+        """The user networks of this root (``network create``)."""
+        from lamina.network.networks import NetworkStore
+        return NetworkStore(self.root / "networks")
 
     @cached_property
     def network(self) -> BridgeNetwork:
@@ -517,8 +523,7 @@ class ContainerManager:
         netns = self.netns_path(container.id)
         net = None
         if container.options.get("network_name"):
-            from lamina.network.networks import NetworkStore
-            net = NetworkStore(self.root / "networks").get(str(container.options["network_name"]))
+            net = self.networks.get(str(container.options["network_name"]))
         attachment = self.network.attach(container.id, netns, mappings, net=net, name=container.name,
                                          aliases=container.options.get("network_aliases") or (),
                                          ip=container.options.get("ip"), mac=container.options.get("mac_address"))
@@ -590,9 +595,8 @@ class ContainerManager:
         network_name = container.options.get("network_name")
         if not network_name:
             return None, container.name
-        from lamina.network.networks import NetworkStore
         with contextlib.suppress(LaminaError):
-            return NetworkStore(self.root / "networks").get(str(network_name)), container.name
+            return self.networks.get(str(network_name)), container.name
         return None, container.name
 
     def finalize(self, container_id: str) -> None:

@@ -36,7 +36,7 @@ def connect_network(manager: ContainerManager, name_or_id: str, network: str, *,
     if opts.get("network") != "bridge" or (opts.get("join") or {}).get("network"):
         raise InvalidOption(f"container {container.name} cannot be connected to network {network}: "
                             "only a container on a bridge network can be (not host, none or container:)")
-    net = _lookup(manager, network)
+    net = manager.networks.find(network)
     if net.name in names(container):
         raise Conflict(f"endpoint with name {container.name} already exists in network {net.name}")
     with manager.store.lock(container.id):
@@ -57,7 +57,7 @@ def connect_network(manager: ContainerManager, name_or_id: str, network: str, *,
 def disconnect_network(manager: ContainerManager, name_or_id: str, network: str) -> Container:
     """docker network disconnect of a network ``connect`` added (the first one stays)."""
     container, _ = manager.get(name_or_id)
-    net_name = _lookup(manager, network).name
+    net_name = manager.networks.find(network).name
     entries = list(container.options.get("connected") or ())
     if net_name not in [e["name"] for e in entries]:
         if net_name in names(container):
@@ -85,7 +85,7 @@ def plug_all(manager: ContainerManager, container: Container) -> None:
     manager.update_state(container.id, networks={})   # nothing left from a start that failed
     try:
         for entry in container.options.get("connected") or ():
-            plugged.append(_plug(manager, container, _lookup(manager, entry["name"]), entry))
+            plugged.append(_plug(manager, container, manager.networks.find(entry["name"]), entry))
     except BaseException:
         for attachment in plugged:
             _unplug(manager, container.id, attachment, manager.netns_path(container.id))
@@ -143,7 +143,7 @@ def _attachment(data: dict[str, Any]) -> Attachment:
 def _unrecorded(manager: ContainerManager, container: Container, entry: dict[str, Any]) -> Attachment:
     """An attachment without a CNI result, for the DEL of an interface whose ADD was not recorded."""
     from lamina.network.bridge import Attachment
-    return Attachment({}, (), _lookup(manager, entry["name"]), container.name, entry.get("aliases") or (),
+    return Attachment({}, (), manager.networks.find(entry["name"]), container.name, entry.get("aliases") or (),
                       str(entry["ifname"]))
 
 
@@ -161,11 +161,3 @@ def _save(manager: ContainerManager, container: Container, entries: list[dict[st
     atomic_write(manager.store.dir(container.id) / "config.json", json.dumps(updated.to_json()).encode(),
                  durable=False)
     return updated
-
-
-def _lookup(manager: ContainerManager, name: str) -> Network:
-    """A user network by name or id, or docker's default ``bridge``."""
-    from lamina.network.networks import DEFAULT_NAME, NetworkStore, default_network
-    if name == DEFAULT_NAME:
-        return default_network()
-    return NetworkStore(manager.root / "networks").get(name)

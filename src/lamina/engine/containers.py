@@ -299,8 +299,7 @@ class ContainerService:
     # ------------------------------------------------------------ networks
     @property
     def network_store(self) -> NetworkStore:
-        from lamina.network.networks import NetworkStore
-        return NetworkStore(self.engine.root / "networks")
+        return self.manager.networks
 
     def networks(self) -> builtins.list[dict[str, Any]]:
         """docker's ``network inspect`` shape for bridge, host, none and the user networks, each with
@@ -335,10 +334,6 @@ class ContainerService:
         self._network_event("create", net, type="bridge")
         return net
 
-    def _network(self, name: str) -> Network:
-        from lamina.network.networks import DEFAULT_NAME, default_network
-        return default_network() if name == DEFAULT_NAME else self.network_store.get(name)
-
     def _network_event(self, action: str, net: Network, **attributes: str) -> None:
         from lamina._internal.events import emit
         emit(self.engine.root, "network", action, net.id, {"name": net.name, **attributes})
@@ -365,14 +360,14 @@ class ContainerService:
         """``network connect``: one more network for a bridge container (now, if it runs)."""
         from lamina.container.netconnect import connect_network
         container = connect_network(self.manager, name, network, aliases=aliases)
-        self._network_event("connect", self._network(network), container=container.id)
+        self._network_event("connect", self.network_store.find(network), container=container.id)
         return container
 
     def disconnect_network(self, network: str, name: str) -> Container:
         """``network disconnect`` of a network ``connect`` added."""
         from lamina.container.netconnect import disconnect_network
         container = disconnect_network(self.manager, name, network)
-        self._network_event("disconnect", self._network(network), container=container.id)
+        self._network_event("disconnect", self.network_store.find(network), container=container.id)
         return container
 
     def prune_networks(self, filters: PruneFilter | None = None) -> builtins.list[str]:

@@ -97,6 +97,10 @@ class NetworkStore:
                 continue   # a torn file cannot exist (atomic writes); a foreign one is not ours
         return sorted(out, key=lambda n: n.created)
 
+    def find(self, name_or_id: str) -> Network:
+        """``get``, with docker's default ``bridge`` too."""
+        return default_network() if name_or_id == DEFAULT_NAME else self.get(name_or_id)
+
     def get(self, name_or_id: str) -> Network:
         """By name, full id or unique id prefix; NotFound as docker words it."""
         networks = self.list()
