@@ -365,7 +365,7 @@ class ContainerManager:
         netns = str(self.netns_path(cid)) if opts.network == "bridge" else None
         config = build_runtime_config(request.image_config, opts, rootfs, container_id=cid, etc_files=etc,
                                       host=self.host, network_ns=netns, seccomp_cache=self.run_dir / "seccomp")
-        atomic_write(bundle / "config.json", json.dumps(config).encode(), durable=False)
+        self.store.save_runtime_config(cid, config)
         return config
 
     def _resolve_mounts(self, cid: str, request: CreateRequest,
@@ -549,7 +549,7 @@ class ContainerManager:
         ``/proc/PID/ns/…`` now: an init that restarted has another pid); a shared network brings that
         container's /etc/hosts and resolv.conf."""
         bundle = self.store.bundle(container.id)
-        config = json.loads((bundle / "config.json").read_bytes())
+        config = self.store.runtime_config(container.id)
         for kind, target in join.items():
             other, state = self.get(target)
             if not state.running or not state.pid:
@@ -562,7 +562,7 @@ class ContainerManager:
                 for name in ("hosts", "resolv.conf"):
                     atomic_write(bundle / "etc" / name, (self.store.bundle(other.id) / "etc" / name).read_bytes(),
                                  durable=False)
-        atomic_write(bundle / "config.json", json.dumps(config).encode(), durable=False)
+        self.store.save_runtime_config(container.id, config)
 
     def disconnect(self, container_id: str, state: ContainerState) -> None:
         """After it exited: CNI DEL, the netns and the port claims (also what a crash left)."""
@@ -707,15 +707,13 @@ class ContainerManager:
             from lamina.container.ocispec import resolve_resources
             resources = resolve_resources(opts, self.host).to_dict()
             updated = replace(container, options={**container.options, **_options_json(replace(opts, mounts=()))})
-            bundle = self.store.bundle(container.id) / "config.json"
-            config = json.loads(bundle.read_bytes())
+            config = self.store.runtime_config(container.id)
             if self.host.cgroups_usable:
                 config["linux"]["resources"] = resources
             if self.store.state(container.id).running and self.host.cgroups_usable:
                 self.runtime.update(container.id, resources)
-            atomic_write(bundle, json.dumps(config).encode(), durable=False)
-            atomic_write(self.store.dir(container.id) / "config.json", json.dumps(updated.to_json()).encode(),
-                         durable=False)
+            self.store.save_runtime_config(container.id, config)
+            self.store.save(updated)
         self.event(updated, "update")
         return updated
 
@@ -918,7 +916,7 @@ class ContainerManager:
         """The OCI process for *args* in *container*: its config's, with these overrides (exec, health)."""
         if not args:
             raise InvalidOption("exec: no command specified")
-        config = json.loads((self.store.bundle(container.id) / "config.json").read_text())
+        config = self.store.runtime_config(container.id)
         process: dict[str, Any] = dict(config["process"])
         from lamina.container.ocispec import replace_or_append_env
         process["args"] = list(args)
@@ -997,7 +995,7 @@ class ContainerManager:
 
     def _cgroups_path(self, container_id: str) -> str:
         """The cgroupsPath the bundle gave the runtime ("" when cgroups were not usable)."""
-        config = json.loads((self.store.bundle(container_id) / "config.json").read_text())
+        config = self.store.runtime_config(container_id)
         return str((config.get("linux") or {}).get("cgroupsPath") or "")
 
     def top(self, name_or_id: str,

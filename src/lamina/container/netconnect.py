@@ -11,7 +11,6 @@ network name). Must not make or remove network namespaces: ``ContainerManager.co
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 
 from lamina._internal.fsops import atomic_write
@@ -158,6 +157,5 @@ def _free_ifname(entries: Sequence[dict[str, Any]]) -> str:
 
 def _save(manager: ContainerManager, container: Container, entries: list[dict[str, Any]]) -> Container:
     updated = replace(container, options={**container.options, "connected": entries})
-    atomic_write(manager.store.dir(container.id) / "config.json", json.dumps(updated.to_json()).encode(),
-                 durable=False)
+    manager.store.save(updated)
     return updated

@@ -36,6 +36,10 @@ from lamina.container.model import Container, ContainerState
 from lamina.digest import is_lower_hex
 from lamina.errors import ContainerNotFound, InvalidArgument, InvalidOption, NameInUse, StoreCorrupted
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 log = get_logger(__name__)
 
 
@@ -154,8 +158,7 @@ class ContainerStore:
         self._claim(name, container.id)
         renamed = replace(container, name=name)
         try:
-            atomic_write(self.dir(container.id) / "config.json", json.dumps(renamed.to_json()).encode(),
-                         durable=False)
+            self.save(renamed)
         except BaseException:
             (self.names / name).unlink(missing_ok=True)
             raise
@@ -171,10 +174,21 @@ class ContainerStore:
 
     def commit(self, container: Container, state: ContainerState) -> None:
         """Write config.json and state.json, then clear the incomplete marker (last)."""
-        path = self.dir(container.id)
-        atomic_write(path / "config.json", json.dumps(container.to_json()).encode(), durable=False)
+        self.save(container)
         self.save_state(container.id, state)
-        (path / "incomplete").unlink(missing_ok=True)
+        (self.dir(container.id) / "incomplete").unlink(missing_ok=True)
+
+    def save(self, container: Container) -> None:
+        """Rewrite the record (config.json); callers that change one hold the container's lock."""
+        atomic_write(self.dir(container.id) / "config.json", json.dumps(container.to_json()).encode(), durable=False)
+
+    def runtime_config(self, container_id: str) -> dict[str, Any]:
+        """The bundle's OCI config.json."""
+        config: dict[str, Any] = json.loads((self.bundle(container_id) / "config.json").read_bytes())
+        return config
+
+    def save_runtime_config(self, container_id: str, config: dict[str, Any]) -> None:
+        atomic_write(self.bundle(container_id) / "config.json", json.dumps(config).encode(), durable=False)
 
     def incomplete(self, container_id: str) -> bool:
         return (self.dir(container_id) / "incomplete").exists()
