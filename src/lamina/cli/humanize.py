@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from lamina._internal.timestamps import parse_timestamp as parse_timestamp
 from lamina.errors import InvalidOption
 
 DECIMAL_UNITS: Final = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
@@ -19,9 +20,6 @@ BINARY_UNITS: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "Yi
 _DECIMAL_MULTIPLIERS: Final = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
 _BINARY_MULTIPLIERS: Final = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 _SIZE_RE: Final = re.compile(r"([0-9]+(?:\.[0-9]+)*) ?([kmgtp])?i?b?", re.IGNORECASE)
-_TIMESTAMP_RE: Final = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*([Zz]|[+-]\d{2}:?\d{2})?"
-)
 
 
 # ---------------------------------------------------------------- sizes
@@ -183,20 +181,3 @@ def parse_instant(text: str, flag: str, now: float) -> float:
     except InvalidOption:
         raise InvalidOption(f'invalid value for "{flag}": {text!r} is not a timestamp, a Unix time '
                             "or a duration such as 10m") from None
-
-
-def parse_timestamp(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp with up to nanosecond precision (truncated to microseconds).
-
-    Raises InvalidOption when ``text`` is not a timestamp.
-    """
-    m = _TIMESTAMP_RE.fullmatch(text.strip())
-    if m is None:
-        raise InvalidOption(f"parse timestamp: {text!r} is not RFC 3339", value=text)
-    day, clock, fraction, zone = m.groups()
-    micro = (fraction or "").ljust(6, "0")[:6]
-    tz = "+00:00" if zone in (None, "Z", "z") else zone
-    try:
-        return datetime.fromisoformat(f"{day}T{clock}.{micro}{tz}")
-    except ValueError as exc:
-        raise InvalidOption(f"parse timestamp: {text!r}: {exc}", value=text) from None

@@ -947,14 +947,12 @@ def _instant(created: str | float | None) -> float | None:
     """A record's creation time (RFC 3339, any fraction digits) as Unix time; None when unknown."""
     if created is None or isinstance(created, float | int):
         return None if created is None else float(created)
-    import re
-    from datetime import datetime
-    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", created.strip())
-    if m is None:
+    from lamina._internal.timestamps import parse_timestamp
+    from lamina.errors import InvalidOption
+    try:
+        return parse_timestamp(created).timestamp()
+    except InvalidOption:
         return None
-    fraction = (m.group(2) or ".0")[:7]
-    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
-    return datetime.fromisoformat(m.group(1) + fraction + zone).timestamp()
 
 
 def _image_labels(store: Any, image: Image) -> dict[str, str]:
