@@ -99,8 +99,9 @@ class HealthChecker:
             self._record(entry, counts=not in_start)
 
     def _record(self, entry: dict[str, Any], *, counts: bool) -> None:
-        health = self.manager.store.state(self.container.id).health or {"Status": "starting", "FailingStreak": 0,
-                                                                        "Log": []}
+        stored = self.manager.store.state(self.container.id).health
+        before = (stored or {}).get("Status")
+        health = stored or {"Status": "starting", "FailingStreak": 0, "Log": []}
         if entry["ExitCode"] == 0:
             health.update(Status="healthy", FailingStreak=0)
         elif counts:
@@ -108,7 +109,6 @@ class HealthChecker:
             health["FailingStreak"] = streak
             if streak >= self.spec.retries:
                 health["Status"] = "unhealthy"
-        before = (self.manager.store.state(self.container.id).health or {}).get("Status")
         health["Log"] = [*list(health.get("Log") or []), entry][-MAX_LOG_ENTRIES:]
         self.manager.update_state(self.container.id, health=health)
         if health["Status"] != before:
