@@ -256,7 +256,7 @@ def test_health_cmd_starting_unhealthy_healthy(cli):
 
 def test_health_timeout_kills_the_probe_and_image_check_can_be_disabled(cli, tmp_path):
     cli.ok("run", "-d", "--name", "slow", "--health-cmd", "echo started; sleep 20", "--health-timeout", "200ms",
-           "--health-interval", "300ms", "--health-retries", "1", "busybox", "sleep", "30")
+           "--health-interval", "1s", "--health-retries", "1", "busybox", "sleep", "30")
     _wait_for(lambda: _health(cli, "slow").get("Status") == "unhealthy")
     entry = _health(cli, "slow")["Log"][0]
     assert entry["ExitCode"] == -1 and "exceeded timeout" in entry["Output"]
