@@ -140,6 +140,11 @@ def host_env(items: list[str]) -> list[str]:
 
 
 def env_files(paths: tuple[str, ...]) -> list[str]:
+    return host_env(_file_lines(paths))
+
+
+def _file_lines(paths: tuple[str, ...]) -> list[str]:
+    """The stripped lines of docker's ``--env-file``/``--label-file`` files, blank and ``#`` lines dropped."""
     from lamina.errors import InvalidOption
     out: list[str] = []
     for path in paths:
@@ -149,7 +154,7 @@ def env_files(paths: tuple[str, ...]) -> list[str]:
         except OSError as exc:
             raise InvalidOption(f"open {path}: {exc.strerror}") from None
         out += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    return host_env(out)
+    return out
 
 
 def _ulimits(items: tuple[str, ...]) -> dict[str, tuple[int, int]]:
@@ -181,15 +186,8 @@ def _labels(items: tuple[str, ...], files: tuple[str, ...]) -> dict[str, str]:
     if not (items or files):
         return {}
     from lamina.errors import InvalidOption
-    lines: list[str] = []
-    for path in files:
-        try:
-            with open(path, encoding="utf-8") as f:
-                lines += [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
-        except OSError as exc:
-            raise InvalidOption(f"open {path}: {exc.strerror}") from None
     out = {}
-    for item in [*lines, *items]:
+    for item in [*_file_lines(files), *items]:
         key, _, value = item.partition("=")
         if not key:
             raise InvalidOption(f"invalid label '{item}': empty name")
